@@ -1,0 +1,32 @@
+"""Settings for the test suite.
+
+The suite runs against the real services a deployment uses: PostgreSQL and Redis when they
+answer on their standard local ports (``make test`` makes sure they do), the embedded SQLite
+set-up otherwise, so a quick ``pytest`` on a bare laptop still works.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+if "DATABASE_URL" not in os.environ and _reachable("127.0.0.1", 5432):
+    os.environ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/leadforge"
+if "REDIS_URL" not in os.environ and _reachable("127.0.0.1", 6379):
+    os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/15"
+os.environ.setdefault("ENRICH_ALLOW_PRIVATE_NETWORKS", "true")
+os.environ.setdefault("DEBUG", "true")
+
+from config.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405

@@ -1,0 +1,56 @@
+"""Web-socket consumer pushing a job's progress to the browser."""
+
+from __future__ import annotations
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from enrichment.models import EnrichmentJob
+
+
+def job_group(job_id: int) -> str:
+    return f"job-{job_id}"
+
+
+class JobProgressConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        self.job_id = int(self.scope["url_route"]["kwargs"]["job_id"])
+        snapshot = await self._snapshot()
+        if snapshot is None:
+            await self.close(code=4404)
+            return
+        self.group = job_group(self.job_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_json(snapshot)
+
+    async def disconnect(self, code):
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def job_progress(self, event):
+        await self.send_json(event["payload"])
+
+    @database_sync_to_async
+    def _snapshot(self) -> dict | None:
+        job = EnrichmentJob.objects.filter(pk=self.job_id).first()
+        if job is None:
+            return None
+        return job_progress_payload(job)
+
+
+def job_progress_payload(job: EnrichmentJob) -> dict:
+    return {
+        "job": job.pk,
+        "status": job.status,
+        "total": job.total_items,
+        "processed": job.processed_items,
+        "succeeded": job.succeeded_items,
+        "failed": job.failed_items,
+        "percent": job.progress_percent,
+        "cost": str(job.cost),
+    }

@@ -1,0 +1,176 @@
+"""Provider configuration and the ledger of every call made to a provider."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from config import crypto
+
+
+class ProviderKind(models.TextChoices):
+    BUILTIN = "builtin", "Built-in adapter"
+    GENERIC = "generic", "Generic HTTP (configured without code)"
+
+
+class Operation(models.TextChoices):
+    FIND_EMAIL = "find_email", "Find email"
+    VERIFY_EMAIL = "verify_email", "Verify email"
+    ENRICH_PERSON = "enrich_person", "Enrich person"
+    ENRICH_COMPANY = "enrich_company", "Enrich company"
+    SEARCH_PEOPLE = "search_people", "Search people"
+    TECHNOGRAPHICS = "technographics", "Technographics"
+    FIND_PHONE = "find_phone", "Find phone"
+
+
+class Provider(models.Model):
+    """One configured data provider: which adapter, where, how fast and at what price.
+
+    Credentials are stored encrypted (see config/crypto.py) and never rendered back: read
+    them with :meth:`get_credentials` inside the provider client only.
+    """
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=16, choices=ProviderKind, default=ProviderKind.BUILTIN)
+    # Registry key of the adapter class ("hunter", "apollo", "sandbox", "generic", ...).
+    adapter = models.CharField(max_length=64)
+    base_url = models.URLField(max_length=500, blank=True)
+    enabled = models.BooleanField(default=True)
+    priority = models.PositiveSmallIntegerField(
+        default=100, help_text="Lower runs first in a waterfall when no order is given."
+    )
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests per minute; empty means no limit."
+    )
+    concurrency = models.PositiveSmallIntegerField(
+        default=4, validators=[MinValueValidator(1)], help_text="Calls in flight at once."
+    )
+    daily_quota = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Paid calls per UTC day; empty means no quota."
+    )
+    timeout_seconds = models.DecimalField(
+        max_digits=5, decimal_places=2, default=Decimal("15"),
+        validators=[MinValueValidator(Decimal("0.1"))],
+    )
+    price_per_call = models.DecimalField(
+        max_digits=10, decimal_places=4, default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="Default cost of one successful operation, in the budget currency.",
+    )
+    # Per-operation overrides: {"find_email": "0.0400", "verify_email": "0.0080"}.
+    operation_prices = models.JSONField(default=dict, blank=True)
+    cache_ttl_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Response cache lifetime; empty uses the default."
+    )
+    # Adapter settings; for generic providers the whole request/response mapping.
+    config = models.JSONField(default=dict, blank=True)
+    credentials_encrypted = models.TextField(blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["priority", "slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(timeout_seconds__gt=0), name="provider_timeout_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(price_per_call__gte=0), name="provider_price_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.slug
+
+    # Credentials -----------------------------------------------------------------------------
+    def set_credentials(self, values: dict[str, str]) -> None:
+        cleaned = {k: v for k, v in values.items() if v not in (None, "")}
+        self.credentials_encrypted = crypto.encrypt_json(cleaned) if cleaned else ""
+
+    def get_credentials(self) -> dict[str, str]:
+        return crypto.decrypt_json(self.credentials_encrypted)
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.credentials_encrypted)
+
+    def credential_names(self) -> list[str]:
+        """Names of the stored credentials (never their values), for display."""
+        return sorted(self.get_credentials()) if self.credentials_encrypted else []
+
+    def price_for(self, operation: str) -> Decimal:
+        raw = self.operation_prices.get(operation)
+        return Decimal(str(raw)) if raw is not None else self.price_per_call
+
+    def config_for_export(self) -> dict[str, Any]:
+        return {
+            "slug": self.slug,
+            "name": self.name,
+            "kind": self.kind,
+            "adapter": self.adapter,
+            "base_url": self.base_url,
+            "enabled": self.enabled,
+            "priority": self.priority,
+            "rate_limit_per_minute": self.rate_limit_per_minute,
+            "concurrency": self.concurrency,
+            "daily_quota": self.daily_quota,
+            "timeout_seconds": str(self.timeout_seconds),
+            "price_per_call": str(self.price_per_call),
+            "operation_prices": self.operation_prices,
+            "cache_ttl_days": self.cache_ttl_days,
+            "config": self.config,
+            "credential_names": self.credential_names(),
+        }
+
+
+class CallStatus(models.TextChoices):
+    SUCCESS = "success", "Success"
+    NO_MATCH = "no_match", "No match"
+    ERROR = "error", "Error"
+
+
+class ProviderCall(models.Model):
+    """Ledger: one row for every attempt at a provider call, cache hits included.
+
+    Health (success rate, latency percentiles, spend) is derived from these rows; cost is
+    the provider's charge for this attempt (zero for cache hits and unbilled failures).
+    """
+
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="calls")
+    operation = models.CharField(max_length=32, choices=Operation)
+    input_fingerprint = models.CharField(max_length=64, db_index=True)
+    status = models.CharField(max_length=16, choices=CallStatus)
+    error_kind = models.CharField(max_length=32, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    credits_left = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    cache_hit = models.BooleanField(default=False)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    job_item = models.ForeignKey(
+        "enrichment.JobItem", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="provider_calls",
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["provider", "-created_at"], name="providercall_provider_time"),
+            models.Index(
+                fields=["provider", "operation", "input_fingerprint"],
+                name="providercall_lookup",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(cost__gte=0), name="providercall_cost_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_id}:{self.operation} {self.status}"

@@ -1,0 +1,48 @@
+# The two commands a newcomer needs: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PORT ?= 8000
+HOST ?= 127.0.0.1
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
+PY := .venv/bin/python
+# `make test` runs against real PostgreSQL and Redis on their standard local ports.
+TEST_DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/leadforge
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: install run test services lint format migrate demo bench clean
+
+install:  ## Create .venv with the locked dependencies (uses this machine's Python 3.11)
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet --break-system-packages uv
+	@PATH="$$HOME/.local/bin:$$PATH" uv sync --frozen --python python3.11 --quiet
+	@echo "installed: $$($(PY) -c 'import django, sys; print("Python", sys.version.split()[0], "Django", django.get_version())')"
+
+migrate: install
+	@$(PY) manage.py migrate --no-input -v0
+
+demo: migrate  ## Demo admin, sandbox provider, sample leads
+	@$(PY) manage.py setup_demo --port $(PORT)
+
+run: demo  ## Web (daphne, ASGI) + Celery worker + beat on the embedded default
+	@echo "Starting web on http://$(HOST):$(PORT), a Celery worker and beat (Ctrl-C stops all)"
+	@trap 'kill 0' EXIT INT TERM; \
+	  .venv/bin/celery -A config worker --loglevel INFO --concurrency 2 --without-gossip --without-mingle & \
+	  .venv/bin/celery -A config beat --loglevel INFO & \
+	  .venv/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
+
+services:  ## Make sure PostgreSQL and Redis answer locally (installs them with apt if missing)
+	@bash .ci/services
+
+test: install services  ## The whole suite against real PostgreSQL and Redis
+	@DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint:
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+format:
+	@.venv/bin/ruff check --fix . && .venv/bin/ruff format .
+
+bench: install services
+	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf var staticfiles .pytest_cache

@@ -1,0 +1,1 @@
+"""Loopback servers (DNS, SMTP) shared by the tests and the benchmarks."""

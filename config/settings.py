@@ -21,7 +21,8 @@ VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 # A `.env` next to manage.py is optional; the process environment always wins.
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEVELOPMENT_SECRET_KEY = "dev-insecure-0c1f5e9a-do-not-use-in-production"
 

@@ -94,3 +94,18 @@ def test_the_log_filter_redacts_a_decrypted_key(caplog):
         caplog.handler.removeFilter(handler_filter)
     assert PLAIN_KEY not in caplog.text
     assert "[REDACTED]" in caplog.text
+
+
+@pytest.mark.django_db
+def test_rotate_credentials_moves_every_provider_to_the_new_key(settings, two_keys):
+    from django.core.management import call_command
+
+    old, new = two_keys
+    provider = ProviderFactory(slug="pdl", adapter="pdl")
+    provider.set_credentials({"api_key": PLAIN_KEY})
+    provider.save()
+    settings.FIELD_ENCRYPTION_KEYS = [new, old]
+    call_command("rotate_credentials", verbosity=0)
+    settings.FIELD_ENCRYPTION_KEYS = [new]
+    provider.refresh_from_db()
+    assert provider.get_credentials() == {"api_key": PLAIN_KEY}

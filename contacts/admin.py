@@ -1,4 +1,5 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.html import format_html_join
 
 from contacts.models import (
     ContactActivity,
@@ -15,10 +16,14 @@ class ContactEmailInline(admin.TabularInline):
     model = ContactEmail
     extra = 0
     fields = [
-        "email", "is_primary", "verification_status", "verification_score", "score_breakdown",
+        "email", "is_primary", "verification_status", "verification_score", "why_this_score",
         "pattern", "mx_host", "catch_all", "api_source", "last_checked_at",
     ]
-    readonly_fields = ["score_breakdown"]
+    readonly_fields = ["why_this_score"]
+
+    @admin.display(description="Why this score")
+    def why_this_score(self, obj: ContactEmail) -> str:
+        return score_breakdown_table(obj)
 
 
 @admin.register(EnrichedContact)
@@ -35,12 +40,40 @@ class EnrichedContactAdmin(admin.ModelAdmin):
     list_select_related = ["project"]
 
 
+def score_breakdown_table(obj: ContactEmail) -> str:
+    """The score's named factors, so an admin can see why an address scored what it did."""
+    rows = obj.score_breakdown or []
+    if not rows:
+        return "—"
+    return format_html_join(
+        "\n", "<div><code>{:+d}</code> <b>{}</b>: {}</div>",
+        ((f.get("points", 0), f.get("name", ""), f.get("detail", "")) for f in rows),
+    )
+
+
 @admin.register(ContactEmail)
 class ContactEmailAdmin(admin.ModelAdmin):
     list_display = [
         "email", "contact", "verification_status", "verification_score", "verification_method",
         "pattern", "catch_all", "bounced_at",
     ]
+    readonly_fields = ["why_this_score"]
+    actions = ["record_bounce"]
+
+    @admin.display(description="Why this score")
+    def why_this_score(self, obj: ContactEmail) -> str:
+        return score_breakdown_table(obj)
+
+    @admin.action(description="Record a bounce (marks invalid, re-learns the domain pattern)")
+    def record_bounce(self, request, queryset):
+        from enrichment.services import email_record_bounce
+
+        marked = 0
+        for email in sorted(set(queryset.values_list("email", flat=True))):
+            marked += email_record_bounce(
+                email=email, actor=request.user, reason="admin"
+            ).addresses_marked
+        self.message_user(request, f"{marked} address(es) marked bounced.", messages.SUCCESS)
     list_filter = ["verification_status", "verification_method", "generation_method", "catch_all"]
     search_fields = ["email", "domain"]
     raw_id_fields = ["contact"]

@@ -134,11 +134,15 @@ def write_csv(path: str | Path, headers: Sequence[str], rows: Iterator[dict] | l
     return count
 
 
+# Numbers and phone numbers ("+1 555 0100", "-12.5") start with + or - but are not formulas.
+_PLAIN_VALUE = re.compile(r"[+-]?[\d\s().-]*\d[\d\s().-]*")
+
+
 def _safe_cell(value) -> str:
     if value is None:
         return ""
     text = str(value)
     # A cell starting with = + - @ runs as a formula in Excel/Sheets (CSV injection).
-    if text[:1] in ("=", "+", "-", "@") and not re.fullmatch(r"-?\d+(\.\d+)?", text):
+    if text[:1] in ("=", "+", "-", "@") and not _PLAIN_VALUE.fullmatch(text):
         return "'" + text
     return text

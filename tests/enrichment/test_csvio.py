@@ -6,15 +6,33 @@ from enrichment.csvio import CsvError, infer_mapping, parse_csv, parse_mapping_o
 @pytest.mark.parametrize(
     ("headers", "expected"),
     [
-        (["First Name", "Last Name", "Company", "Website"],
-         {"first_name": "First Name", "last_name": "Last Name", "company_name": "Company",
-          "domain": "Website"}),
-        (["name", "Work Email", "Job Title", "LinkedIn URL"],
-         {"full_name": "name", "email": "Work Email", "title": "Job Title",
-          "linkedin_url": "LinkedIn URL"}),
-        (["first_name", "surname", "company_domain", "E-mail"],
-         {"first_name": "first_name", "last_name": "surname", "domain": "company_domain",
-          "email": "E-mail"}),
+        (
+            ["First Name", "Last Name", "Company", "Website"],
+            {
+                "first_name": "First Name",
+                "last_name": "Last Name",
+                "company_name": "Company",
+                "domain": "Website",
+            },
+        ),
+        (
+            ["name", "Work Email", "Job Title", "LinkedIn URL"],
+            {
+                "full_name": "name",
+                "email": "Work Email",
+                "title": "Job Title",
+                "linkedin_url": "LinkedIn URL",
+            },
+        ),
+        (
+            ["first_name", "surname", "company_domain", "E-mail"],
+            {
+                "first_name": "first_name",
+                "last_name": "surname",
+                "domain": "company_domain",
+                "email": "E-mail",
+            },
+        ),
         (["Notes", "Owner"], {}),
     ],
 )
@@ -58,5 +76,5 @@ def test_mapping_overrides_are_checked():
 
 def test_it_neutralises_formulas_on_export(tmp_path):
     out = tmp_path / "out.csv"
-    write_csv(out, ["a", "b"], [{"a": "=HYPERLINK(\"x\")", "b": "-12.5"}])
-    assert out.read_text().splitlines()[1] == "\"'=HYPERLINK(\"\"x\"\")\",-12.5"
+    write_csv(out, ["a", "b"], [{"a": '=HYPERLINK("x")', "b": "-12.5"}])
+    assert out.read_text().splitlines()[1] == '"\'=HYPERLINK(""x"")",-12.5'

@@ -1,1 +1,1 @@
-"""Loopback servers (DNS, SMTP) shared by the tests and the benchmarks."""
+"""Helpers shared by the tests and the benchmarks: loopback servers, worker tasks."""

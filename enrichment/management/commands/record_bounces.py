@@ -1,0 +1,60 @@
+"""`manage.py record_bounces FILE`: feed hard bounces back into verification and learning."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from enrichment import services
+from enrichment.csvio import CsvError, infer_mapping, parse_csv
+
+
+class Command(BaseCommand):
+    help = (
+        "Mark bounced addresses invalid and lower the evidence for their pattern at their "
+        "domain. FILE is a CSV with an email column (and optionally a reason column), or a "
+        "plain list with one address per line."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("file")
+
+    def handle(self, *args, file: str, **options):
+        try:
+            raw = open(file, "rb").read()
+        except OSError as exc:
+            raise CommandError(f"cannot read {file}: {exc.strerror}") from None
+        entries = _entries(raw)
+        if entries is None:
+            raise CommandError(f"{file}: no email column and not a list of addresses")
+        marked = unknown = 0
+        for email, reason in entries:
+            if "@" not in email:
+                self.stderr.write(f"skipped {email!r}: not an email address")
+                continue
+            outcome = services.email_record_bounce(email=email, reason=reason)
+            if outcome.addresses_marked:
+                marked += outcome.addresses_marked
+            else:
+                unknown += 1
+        self.stdout.write(f"marked {marked} stored address(es) invalid; {unknown} not stored")
+
+
+def _entries(raw: bytes) -> list[tuple[str, str]] | None:
+    text = raw.decode("utf-8-sig", errors="replace")
+    first = text.lstrip().split("\n", 1)[0]
+    if "@" in first and "," not in first:
+        return [(line.strip(), "") for line in text.splitlines() if line.strip()]
+    try:
+        table = parse_csv(raw)
+    except CsvError:
+        return None
+    column = infer_mapping(table.headers).get("email")
+    if column is None:
+        return None
+    reason_column = next((h for h in table.headers if h.lower() in {"reason", "error",
+                                                                   "diagnostic"}), None)
+    return [
+        (row[column].strip(), row.get(reason_column, "") if reason_column else "")
+        for row in table.rows
+        if row[column].strip()
+    ]

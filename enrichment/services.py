@@ -1,0 +1,364 @@
+"""State changes of the email finder: learning domain patterns from what is stored,
+recording bounces, saving found and verified addresses. Views, API views, admin actions,
+commands and tasks call these; each runs in a transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from contacts.models import (
+    ContactActivity,
+    ContactEmail,
+    ContactSource,
+    EnrichedContact,
+    GenerationMethod,
+    Suppression,
+    SuppressionKind,
+    VerificationMethod,
+    VerificationStatus,
+    suppression_hash,
+)
+from enrichment.batch import field_value, read_leads, run_email_step
+from enrichment.emails.patterns import KnownEmail, learn_patterns_by_domain
+from enrichment.emails.patterns import DomainPattern as LearnedPattern
+from enrichment.models import DomainPattern, EnrichmentJob, ItemStatus, JobItem, JobStatus, JobType
+
+OK_STATUSES = {VerificationStatus.VERIFIED, VerificationStatus.UNKNOWN, VerificationStatus.RISKY}
+
+# Weight of an address by where it came from: one we only guessed and never confirmed must
+# not teach the learner its own guess back, so it is not evidence at all.
+EVIDENCE_WEIGHTS = {
+    GenerationMethod.IMPORT: 1.0,
+    GenerationMethod.MANUAL: 1.0,
+    GenerationMethod.API_ENRICHMENT: 0.8,
+}
+
+
+def known_emails_for_domains(domains: Iterable[str]) -> list[KnownEmail]:
+    """Stored addresses usable as pattern evidence at ``domains``, bounces as negatives."""
+    domains = {d.lower() for d in domains if d}
+    if not domains:
+        return []
+    rows = (
+        ContactEmail.objects.filter(domain__in=domains)
+        .filter(
+            Q(bounced_at__isnull=False)
+            | ~Q(generation_method=GenerationMethod.PATTERN_DETECTION)
+            | Q(verification_status=VerificationStatus.VERIFIED)
+        )
+        .exclude(contact__first_name="")
+        .values_list(
+            "email", "contact__first_name", "contact__last_name", "generation_method",
+            "verification_status", "bounced_at",
+        )
+    )
+    known = []
+    for email, first, last, method, status, bounced_at in rows.iterator(chunk_size=2000):
+        if bounced_at is not None:
+            known.append(KnownEmail(email, first, last, source="bounce", bounced=True))
+            continue
+        weight = EVIDENCE_WEIGHTS.get(method, 1.0 if status == VerificationStatus.VERIFIED else 0.5)
+        known.append(KnownEmail(email, first, last, weight=weight, source=method or "stored"))
+    return known
+
+
+@transaction.atomic
+def domain_patterns_learn(
+    *, domains: Iterable[str], extra: Iterable[KnownEmail] = ()
+) -> dict[str, LearnedPattern]:
+    """Learn the patterns of ``domains`` from stored addresses plus ``extra`` (rows of the
+    file being processed, a provider's domain search), and store the result per domain."""
+    domains = {d.lower() for d in domains if d}
+    extra = [k for k in extra if k.email.rsplit("@", 1)[-1].lower() in domains]
+    learned = learn_patterns_by_domain([*known_emails_for_domains(domains), *extra])
+    for domain, pattern in learned.items():
+        DomainPattern.objects.update_or_create(
+            domain=domain,
+            defaults={
+                "top_pattern": pattern.top if pattern.examples else "",
+                "distribution": pattern.distribution,
+                "evidence": pattern.to_dict(),
+                "support": pattern.support,
+                "share": pattern.share,
+                "examples": pattern.examples,
+            },
+        )
+    return learned
+
+
+@dataclass(frozen=True)
+class BounceOutcome:
+    email: str
+    addresses_marked: int
+
+
+@transaction.atomic
+def email_record_bounce(
+    *, email: str, actor: AbstractBaseUser | None = None, reason: str = ""
+) -> BounceOutcome:
+    """Mark every stored copy of ``email`` invalid and re-learn its domain's pattern, so the
+    bounce counts against the pattern that produced the address."""
+    email = email.strip().lower()
+    now = timezone.now()
+    rows = list(ContactEmail.objects.select_for_update().filter(email__iexact=email))
+    for row in rows:
+        row.verification_status = VerificationStatus.INVALID
+        row.verification_score = 0
+        row.verification_method = VerificationMethod.BOUNCE
+        row.bounced_at = row.bounced_at or now
+        row.last_checked_at = now
+        row.score_breakdown = [
+            {"name": "invalid", "points": 0, "detail": f"bounced{': ' + reason if reason else ''}"}
+        ]
+        row.save(
+            update_fields=[
+                "verification_status", "verification_score", "verification_method",
+                "bounced_at", "last_checked_at", "score_breakdown", "updated_at",
+            ]
+        )
+        ContactActivity.objects.create(
+            contact=row.contact, contact_ref=str(row.contact_id), action="email_bounced",
+            actor=actor, detail={"email": email, "reason": reason[:200]},
+        )
+    if rows:
+        domain_patterns_learn(domains=[email.rsplit("@", 1)[-1]])
+    return BounceOutcome(email=email, addresses_marked=len(rows))
+
+
+def stored_patterns(domains: Iterable[str]) -> dict[str, LearnedPattern]:
+    """The last learned pattern of each domain that has one."""
+    return {
+        row.domain: LearnedPattern.from_dict(row.evidence)
+        for row in DomainPattern.objects.filter(domain__in={d.lower() for d in domains})
+        if row.evidence
+    }
+
+
+def _contact_for(lead, mapping: dict[str, str], job: EnrichmentJob, project) -> EnrichedContact:
+    """A contact awaiting review, with the names as the user wrote them."""
+    first, last = field_value(lead.row, mapping, "first_name"), field_value(
+        lead.row, mapping, "last_name"
+    )
+    if not (first or last):
+        first, _, last = field_value(lead.row, mapping, "full_name").partition(" ")
+    linkedin = field_value(lead.row, mapping, "linkedin_url")
+    return EnrichedContact(
+        first_name=(first or lead.parsed.first.title())[:100], last_name=last[:100],
+        original_name=lead.parsed.original[:300],
+        title=field_value(lead.row, mapping, "title")[:200],
+        company=field_value(lead.row, mapping, "company_name")[:200],
+        domain=lead.domain, source=ContactSource.IMPORT, discovery_method="csv import",
+        job=job, project=project,
+        confidence_score=int(lead.result.get("email_confidence") or 0),
+        linkedin_url=linkedin[:500] if linkedin.startswith("https://") else "",
+    )
+
+
+def _email_for(contact: EnrichedContact, result: dict, now) -> ContactEmail:
+    found = result.get("found")
+    given = result["email_source"] == "input"
+    return ContactEmail(
+        contact=contact, email=result["email"], domain=result["email"].rsplit("@", 1)[1],
+        is_primary=True, verification_status=result["email_status"],
+        verification_score=int(result["email_confidence"]),
+        verification_method=(
+            VerificationMethod.SMTP_PING if "smtp" in result["email_source"]
+            else VerificationMethod.MX_CHECK
+        ),
+        score_breakdown=result.get("breakdown", []),
+        generation_method=GenerationMethod.IMPORT if given else GenerationMethod.PATTERN_DETECTION,
+        pattern=result.get("email_pattern", ""),
+        name_permutations=found.tried if found else [],
+        mx_check_passed=bool(result.get("mx_host")),
+        mx_host=result.get("mx_host", ""),
+        catch_all=found.catch_all if found else None,
+        last_checked_at=now,
+    )
+
+
+@transaction.atomic
+def job_create_bulk(
+    *,
+    rows: list[dict[str, str]],
+    mapping: dict[str, str],
+    name: str,
+    options: dict,
+    project=None,
+    created_by=None,
+) -> EnrichmentJob:
+    """A pending bulk job with one pending item per input row."""
+    job = EnrichmentJob.objects.create(
+        job_type=JobType.BULK, name=name[:200], project=project, created_by=created_by,
+        options={**options, "mapping": mapping}, total_items=len(rows),
+    )
+    JobItem.objects.bulk_create(
+        [JobItem(job=job, index=i, input=dict(row)) for i, row in enumerate(rows)],
+        batch_size=1000,
+    )
+    return job
+
+
+def job_claim(*, job_id: int) -> bool:
+    """Move a pending (or retrying) job to processing; False when another worker has it."""
+    claimed = EnrichmentJob.objects.filter(
+        pk=job_id, status__in=[JobStatus.PENDING, JobStatus.RETRYING]
+    ).update(status=JobStatus.PROCESSING, started_at=timezone.now())
+    return claimed == 1
+
+
+def job_process_emails(*, job_id: int, smtp: bool = False, resolver=None) -> EnrichmentJob:
+    """Run the email step over a job's unfinished items and store the results.
+
+    Idempotent: items already finished are left alone, so a re-run after a killed worker
+    only does what is left.
+    """
+    job = EnrichmentJob.objects.get(pk=job_id)
+    mapping = job.options.get("mapping", {})
+    items = list(job.items.exclude(status__in=[ItemStatus.SUCCEEDED, ItemStatus.FAILED]))
+    leads = read_leads([item.input for item in items], mapping)
+    for lead, item in zip(leads, items, strict=True):
+        lead.index = item.index
+    mark_suppressed(leads)
+    run_email_step(
+        [lead for lead in leads if not lead.result],
+        learn=lambda domains, known: domain_patterns_learn(domains=domains, extra=known),
+        resolver=resolver, smtp=smtp,
+    )
+    return job_store_results(job=job, leads=leads, items=items)
+
+
+@transaction.atomic
+def job_store_results(*, job: EnrichmentJob, leads: list, items: list[JobItem] | None = None):
+    """Write each lead's result to its item, create a contact (with its email, score and
+    breakdown) awaiting review for every lead that has a name, and complete the job.
+
+    The returned job carries ``greylisted``: ``{contact_email_id: seconds}`` for addresses
+    whose SMTP probe met a temporary refusal and is worth repeating after that delay."""
+    now = timezone.now()
+    mapping = job.options.get("mapping", {})
+    if items is None:
+        items = list(job.items.filter(index__in=[lead.index for lead in leads]).order_by("index"))
+    by_index = {item.index: item for item in items}
+    contacts, emails, done, waiting = [], [], [], []
+    for lead in leads:
+        item = by_index[lead.index]
+        succeeded = lead.result.get("email_status") in OK_STATUSES
+        item.output = {k: v for k, v in lead.result.items() if k not in {"found", "breakdown"}}
+        item.status = ItemStatus.SUCCEEDED if succeeded else ItemStatus.FAILED
+        item.error = "" if succeeded else item.output.get("email_reason", "")
+        item.attempts += 1
+        item.started_at = item.started_at or now
+        item.finished_at = now
+        if lead.parsed is not None and not lead.result.get("suppressed"):
+            item.contact = _contact_for(lead, mapping, job, job.project)
+            contacts.append(item.contact)
+            if lead.result.get("email") and lead.result.get("email_status"):
+                emails.append(_email_for(item.contact, lead.result, now))
+                found = lead.result.get("found")
+                if found is not None and found.retry_after:
+                    waiting.append((emails[-1], found.retry_after))
+        done.append(item)
+    # bulk_create sets primary keys on PostgreSQL and SQLite, so the links below hold.
+    EnrichedContact.objects.bulk_create(contacts, batch_size=1000)
+    for row in (*emails, *done):
+        if getattr(row, "contact", None) is not None:
+            row.contact_id = row.contact.pk
+    ContactEmail.objects.bulk_create(emails, batch_size=1000)
+    JobItem.objects.bulk_update(
+        done, ["output", "status", "error", "attempts", "started_at", "finished_at", "contact"],
+        batch_size=1000,
+    )
+    ContactActivity.objects.bulk_create(
+        [
+            ContactActivity(contact=c, contact_ref=str(c.pk), action="discovered",
+                            actor=job.created_by, detail={"job": job.pk, "via": job.job_type})
+            for c in contacts
+        ],
+        batch_size=1000,
+    )
+    counts = job.items.aggregate(
+        processed=Count("id", filter=Q(status__in=[ItemStatus.SUCCEEDED, ItemStatus.FAILED])),
+        succeeded=Count("id", filter=Q(status=ItemStatus.SUCCEEDED)),
+        failed=Count("id", filter=Q(status=ItemStatus.FAILED)),
+    )
+    job.processed_items = counts["processed"]
+    job.succeeded_items = counts["succeeded"]
+    job.failed_items = counts["failed"]
+    job.contacts_discovered = job.contacts.count()
+    if job.processed_items == job.total_items:
+        job.status = JobStatus.COMPLETED
+        job.completed_at = now
+    job.started_at = job.started_at or now
+    job.save()
+    # Greylisted SMTP probes, for the caller to retry later: {contact_email_id: seconds}.
+    job.greylisted = {email.pk: after for email, after in waiting}
+    return job
+
+
+def mark_suppressed(leads) -> None:
+    """Leads whose email belongs to an erased person are answered, not processed."""
+    suppressed = suppressed_emails(lead.email.lower() for lead in leads if lead.email)
+    for lead in leads:
+        if lead.email.lower() in suppressed:
+            lead.result = {
+                "email": "", "email_status": "", "email_confidence": "", "email_source": "",
+                "email_pattern": "", "email_reason": "suppressed: this person asked to be erased",
+                "suppressed": True,
+            }
+
+
+def suppressed_emails(emails: Iterable[str]) -> set[str]:
+    """Which of ``emails`` belong to people erased on request."""
+    hashes = {suppression_hash(e): e for e in emails if e}
+    found = Suppression.objects.filter(
+        kind=SuppressionKind.EMAIL, value_hash__in=hashes
+    ).values_list("value_hash", flat=True)
+    return {hashes[h] for h in found}
+
+
+def contact_emails_verify(
+    *, ids: Iterable[int], smtp: bool = False, resolver=None, prober=None
+) -> dict[int, int]:
+    """Re-verify stored addresses (MX, and SMTP when asked) and store status, score and
+    breakdown. Returns ``{contact_email_id: seconds}`` for probes that were greylisted and
+    are worth retrying after that delay."""
+    from enrichment.emails.verify import verify_emails
+
+    rows = list(ContactEmail.objects.filter(pk__in=list(ids)).exclude(bounced_at__isnull=False))
+    if not rows:
+        return {}
+    now = timezone.now()
+    retry: dict[int, int] = {}
+    results = verify_emails(
+        [row.email for row in rows], smtp=smtp, resolver=resolver, prober=prober
+    )
+    for row, result in zip(rows, results, strict=True):
+        row.verification_status = result.status
+        row.verification_score = result.score
+        row.score_breakdown = result.breakdown
+        row.verification_method = (
+            VerificationMethod.SMTP_PING if result.smtp else VerificationMethod.MX_CHECK
+        )
+        row.mx_check_passed = result.mx_status in {"present", "implicit"}
+        row.mx_host = result.mx_host or ""
+        row.smtp_check_passed = {"accepted": True, "rejected": False}.get(result.smtp or "")
+        row.smtp_result = (result.reason or "")[:200]
+        row.catch_all = result.catch_all
+        row.last_checked_at = now
+        if result.retry_after:
+            retry[row.pk] = result.retry_after
+    with transaction.atomic():
+        ContactEmail.objects.bulk_update(
+            rows,
+            ["verification_status", "verification_score", "score_breakdown",
+             "verification_method", "mx_check_passed", "mx_host", "smtp_check_passed",
+             "smtp_result", "catch_all", "last_checked_at", "updated_at"],
+            batch_size=1000,
+        )
+    return retry

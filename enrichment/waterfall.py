@@ -1,0 +1,198 @@
+"""The provider waterfall: for each wanted field, ask providers in order and stop at the
+first answer that is confident enough (Clay's "stop at the first validated result").
+
+Every call goes through :func:`providers.client.call_provider`, so limits, breakers, the
+response cache (one paid call per question, however many fields it answers) and the ledger
+apply. A provider that fails for reasons that will not change during the run (bad key, no
+credits) is dropped for the rest of the run instead of being asked for every row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from tqdm import tqdm
+
+from enrichment.batch import Lead, field_value
+from enrichment.emails.scoring import VERIFIED_THRESHOLD, status_for_score
+from enrichment.fields import CANONICAL_FIELDS
+from providers.adapters import get_adapter_class
+from providers.adapters.base import Operation, OperationSpec, ProviderResult
+from providers.client import call_provider
+from providers.errors import ErrorKind, ProviderError
+from providers.models import Provider
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MIN_CONFIDENCE = 80
+#: Provider email verdicts in our verification vocabulary.
+EMAIL_STATUS_MAP = {
+    "valid": "verified", "invalid": "invalid", "catch_all": "risky", "risky": "risky",
+    "disposable": "invalid", "webmail": "risky", "unknown": "unknown",
+}
+#: Errors after which asking the same provider again this run is pointless.
+FATAL_CODES = {"invalid_key", "expired_token", "insufficient_permissions", "suspended",
+               "quota_exhausted", "offline"}
+
+
+@dataclass
+class Step:
+    provider: Provider
+    operations: dict[Operation, OperationSpec]
+    min_confidence: int = DEFAULT_MIN_CONFIDENCE
+    disabled_reason: str = ""
+    calls: int = 0
+    answers: int = 0
+
+
+@dataclass
+class FieldAnswer:
+    value: Any
+    confidence: int
+    source: str
+    extra: dict = field(default_factory=dict)
+
+
+def load_steps(slugs: Sequence[str], min_confidence: int = DEFAULT_MIN_CONFIDENCE) -> list[Step]:
+    """The named providers, in the given order; unknown or disabled ones are an error."""
+    found = {p.slug: p for p in Provider.objects.filter(slug__in=slugs)}
+    missing = [s for s in slugs if s not in found]
+    if missing:
+        raise ValueError(f"unknown provider(s): {', '.join(missing)}")
+    disabled = [s for s in slugs if not found[s].enabled]
+    if disabled:
+        raise ValueError(f"disabled provider(s): {', '.join(disabled)}")
+    steps = []
+    for slug in slugs:
+        provider = found[slug]
+        adapter = get_adapter_class(provider.adapter)(
+            base_url=provider.base_url or None, credentials={}, config=provider.config
+        )
+        steps.append(Step(provider, dict(adapter.operations), min_confidence))
+    return steps
+
+
+def lead_inputs(lead: Lead, mapping: Mapping[str, str]) -> dict[str, Any]:
+    """Canonical inputs for provider calls from what the row (and the finder) knows."""
+    inputs = {f: field_value(lead.row, mapping, f) for f in CANONICAL_FIELDS}
+    if lead.parsed is not None:
+        inputs["first_name"] = inputs["first_name"] or lead.parsed.first
+        inputs["last_name"] = inputs["last_name"] or lead.parsed.last
+        inputs["full_name"] = inputs["full_name"] or " ".join(
+            p for p in (inputs["first_name"], inputs["last_name"]) if p
+        )
+    if lead.domain:
+        inputs["domain"] = lead.domain
+    if lead.result.get("email") and lead.result.get("email_status") == "verified":
+        inputs["email"] = lead.result["email"]
+    return {k: v for k, v in inputs.items() if v not in ("", None)}
+
+
+def _operation_for(step: Step, wanted: str, inputs: Mapping[str, Any]) -> Operation | None:
+    """The cheapest operation of ``step`` that outputs ``wanted`` and can run on ``inputs``."""
+    usable = [
+        (spec.cost, op) for op, spec in step.operations.items()
+        if wanted in spec.outputs and not spec.missing(inputs)
+    ]
+    return min(usable)[1] if usable else None
+
+
+def fill_lead(lead: Lead, inputs: dict[str, Any], fields: Sequence[str], steps: list[Step],
+              job_item=None) -> dict[str, FieldAnswer]:
+    """Ask ``steps`` in order for each of ``fields`` not already known well enough."""
+    answers: dict[str, FieldAnswer] = {}
+    asked: dict[tuple[str, Operation], ProviderResult | None] = {}
+    for wanted in fields:
+        if wanted == "email" and lead.result.get("email_status") == "verified":
+            continue
+        if wanted != "email" and inputs.get(wanted):
+            continue  # the row already has it
+        for step in steps:
+            if step.disabled_reason:
+                continue
+            op = _operation_for(step, wanted, inputs)
+            if op is None:
+                continue
+            key = (step.provider.slug, op)
+            if key not in asked:
+                asked[key] = _ask(step, op, inputs, lead, job_item)
+            result = asked[key]
+            if result is None or not result.found or wanted not in result.fields:
+                continue
+            value = result.fields[wanted]
+            if value.value in (None, "", []) or value.confidence < step.min_confidence:
+                continue
+            answers[wanted] = FieldAnswer(value.value, value.confidence, step.provider.slug,
+                                          dict(result.extra))
+            if wanted == "email":
+                status = result.fields.get("email_status")
+                answers["email"].extra["email_status"] = status.value if status else "unknown"
+            break
+    return answers
+
+
+def _ask(step: Step, op: Operation, inputs: dict, lead: Lead, job_item) -> ProviderResult | None:
+    step.calls += 1
+    try:
+        result = call_provider(step.provider, op, inputs, job_item=job_item)
+    except ProviderError as exc:
+        lead.result.setdefault("provider_errors", []).append(
+            f"{step.provider.slug}: {exc.kind}/{exc.code}"
+        )
+        if exc.code in FATAL_CODES or exc.kind == ErrorKind.AUTHENTICATION:
+            step.disabled_reason = f"{exc.kind}/{exc.code}"
+            logger.warning("provider dropped for this run",
+                           extra={"provider": step.provider.slug, "reason": step.disabled_reason})
+        return None
+    if result.found:
+        step.answers += 1
+    return result
+
+
+def apply_answers(lead: Lead, answers: Mapping[str, FieldAnswer]) -> None:
+    for name, answer in answers.items():
+        lead.result.setdefault("field_sources", {})[name] = {
+            "source": answer.source, "confidence": answer.confidence,
+        }
+        if name == "email":
+            provider_status = answer.extra.get("email_status", "unknown")
+            status = EMAIL_STATUS_MAP.get(provider_status, "unknown")
+            if status == "verified" and answer.confidence < VERIFIED_THRESHOLD:
+                # A "valid" the provider itself is unsure of is not verified by our scale.
+                status = status_for_score(answer.confidence)
+            lead.result.update(
+                email=answer.value,
+                email_status=status,
+                email_confidence=answer.confidence,
+                email_source=answer.source,
+                email_pattern="",
+                email_reason=f"{answer.source} says {provider_status}"
+                + (" (synthetic data)" if answer.extra.get("synthetic") else ""),
+            )
+            lead.result.pop("found", None)
+            lead.result.pop("breakdown", None)
+        else:
+            lead.result[name] = answer.value
+
+
+def run_provider_step(
+    leads: list[Lead],
+    *,
+    mapping: Mapping[str, str],
+    fields: Sequence[str],
+    providers: Sequence[str],
+    min_confidence: int = DEFAULT_MIN_CONFIDENCE,
+    stderr: IO[str] | None = None,
+) -> list[Step]:
+    steps = load_steps(providers, min_confidence)
+    todo = [lead for lead in leads if lead.parsed is not None and not lead.result.get("suppressed")]
+    for lead in tqdm(todo, unit="row", desc="providers", disable=None, file=stderr):
+        apply_answers(lead, fill_lead(lead, lead_inputs(lead, mapping), fields, steps))
+    for step in steps:
+        if step.disabled_reason and stderr is not None:
+            stderr.write(f"{step.provider.slug} stopped after {step.calls} call(s): "
+                         f"{step.disabled_reason}\n")
+    return steps

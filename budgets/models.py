@@ -167,3 +167,6 @@ class BudgetAlert(models.Model):
                 fields=["budget", "threshold", "period_start"], name="budget_alert_once"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.budget} reached {self.threshold}%"

@@ -19,9 +19,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 REDACTED = "[REDACTED]"
-SECRET_NAMES = (
-    "api_key|apikey|api-key|x-api-key|x-key|key|token|access_token|refresh_token|secret|"
-    "client_secret|password|passwd|authorization|auth|credentials|cookie|sessionid"
+# Names of secrets, not secrets.
+SECRET_NAMES = "|".join(
+    (
+        "api_key", "apikey", "api-key", "x-api-key", "x-key", "key", "token", "access_token",
+        "refresh_token", "secret", "client_secret", "password", "passwd", "authorization",
+        "auth", "credentials", "cookie", "sessionid",
+    )
 )
 _NAME_RE = re.compile(rf"^({SECRET_NAMES})$", re.IGNORECASE)
 _PAIR_RE = re.compile(

@@ -24,7 +24,7 @@ env = environ.Env()
 if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DEVELOPMENT_SECRET_KEY = "dev-insecure-0c1f5e9a-do-not-use-in-production"
+DEVELOPMENT_SECRET_KEY = "dev-insecure-0c1f5e9a-do-not-use-in-production"  # noqa: S105
 
 
 def _secret(name: str, default: str = "") -> str:
@@ -63,7 +63,6 @@ REDIS_URL = env.str("REDIS_URL", default="")
 EMBEDDED = not REDIS_URL
 
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

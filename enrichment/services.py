@@ -25,8 +25,8 @@ from contacts.models import (
     suppression_hash,
 )
 from enrichment.batch import field_value, read_leads, run_email_step
-from enrichment.emails.patterns import KnownEmail, learn_patterns_by_domain
 from enrichment.emails.patterns import DomainPattern as LearnedPattern
+from enrichment.emails.patterns import KnownEmail, learn_patterns_by_domain
 from enrichment.models import DomainPattern, EnrichmentJob, ItemStatus, JobItem, JobStatus, JobType
 
 OK_STATUSES = {VerificationStatus.VERIFIED, VerificationStatus.UNKNOWN, VerificationStatus.RISKY}

@@ -3,9 +3,8 @@
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
-from django.db import connection
 
 from budgets.models import BudgetScope
 from contacts.models import ContactActivity, ContactEmail, ReviewStatus

@@ -15,14 +15,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from enrichment.emails.domains import InvalidDomain, clean_domain, is_disposable, is_free_mail, is_role_account
+from enrichment.emails.domains import (
+    InvalidDomain,
+    clean_domain,
+    is_disposable,
+    is_free_mail,
+    is_role_account,
+)
 from enrichment.emails.mx import MxResolver, MxResult, MxStatus
 from enrichment.emails.names import ParsedName
 from enrichment.emails.patterns import DomainPattern
 from enrichment.emails.permutations import Candidate, generate_candidates
 from enrichment.emails.scoring import EmailEvidence, EmailScore, score_email
 from enrichment.emails.smtp import DomainProbe, RcptOutcome, SmtpProber
-from enrichment.emails.verify import _smtp_evidence as smtp_evidence
+from enrichment.emails.verify import smtp_evidence
 
 #: Candidates probed per person when SMTP is on: beyond the top few the chance that a lower
 #: one is right is small, and every RCPT costs the target server (and our reputation).

@@ -168,7 +168,7 @@ class _Run:
         domain_mx = mx[checked.domain]
         probe = probes.get(checked.domain)
         rcpt = probe.results.get(_smtp_address(checked)) if probe else None
-        smtp, smtp_code = _smtp_evidence(rcpt)
+        smtp, smtp_code = smtp_evidence(rcpt)
         evidence = EmailEvidence(
             syntax_valid=True,
             mx=str(domain_mx.status),
@@ -225,7 +225,7 @@ def _smtp_address(checked: SyntaxResult) -> str:
     return f"{checked.local}@{checked.domain}"
 
 
-def _smtp_evidence(rcpt: RcptResult | None) -> tuple[str | None, str | None]:
+def smtp_evidence(rcpt: RcptResult | None) -> tuple[str | None, str | None]:
     """(smtp, smtp_code) for :class:`EmailEvidence` from one RCPT result.
 
     Scoring reads a rejection without a code, or with 5.1.x / 5.2.1, as "no such mailbox", and

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ def worker():
         pytest.skip("needs Redis (make test provides it)")
     queue = f"test-{os.getpid()}"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.test_settings"}
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: S603 - our own worker command
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "prefork",
          "--concurrency", "1", "-Q", queue, "--include", "tests.support.celery_tasks",
          "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING"],

@@ -19,7 +19,7 @@ MAPPING = {"first_name": "first", "last_name": "last", "domain": "domain"}
 
 def _leads(n=1):
     names = [("Jane", "Doe"), ("John", "Roe"), ("Ann", "Poe")][:n]
-    rows = [{"first": f, "last": l, "domain": "stripe.com"} for f, l in names]
+    rows = [{"first": first, "last": last, "domain": "stripe.com"} for first, last in names]
     return read_leads(rows, MAPPING)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.core.management.base import BaseCommand, CommandError
 
 from enrichment import services
@@ -20,7 +22,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, file: str, **options):
         try:
-            raw = open(file, "rb").read()
+            raw = Path(file).read_bytes()
         except OSError as exc:
             raise CommandError(f"cannot read {file}: {exc.strerror}") from None
         entries = _entries(raw)

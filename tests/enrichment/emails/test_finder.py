@@ -16,7 +16,7 @@ DOMAIN = "acme.example"
 
 
 def _learned(*known: tuple[str, str, str]):
-    return {DOMAIN: learn_domain_patterns([KnownEmail(e, f, l) for e, f, l in known])}
+    return {DOMAIN: learn_domain_patterns([KnownEmail(e, first, last) for e, first, last in known])}
 
 
 def test_it_guesses_the_prior_pattern_with_no_evidence(dns_server, make_resolver):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from providers.models import Provider, ProviderCall
 
@@ -24,7 +24,11 @@ class ProviderForm(forms.ModelForm):
 
     class Meta:
         model = Provider
-        exclude = ["credentials_encrypted"]
+        fields = [
+            "slug", "name", "kind", "adapter", "base_url", "enabled", "priority",
+            "rate_limit_per_minute", "concurrency", "daily_quota", "timeout_seconds",
+            "cache_ttl_days", "price_per_call", "operation_prices", "config",
+        ]
 
     def clean_new_credentials(self) -> dict | None:
         raw = self.cleaned_data.get("new_credentials", "").strip()
@@ -40,6 +44,23 @@ class ProviderForm(forms.ModelForm):
         ):
             raise forms.ValidationError("Credentials must map names to string values.")
         return value
+
+    def clean(self):
+        cleaned = super().clean()
+        adapter = cleaned.get("adapter")
+        if adapter:
+            from providers.adapters import get_adapter_class
+
+            try:
+                get_adapter_class(adapter)
+            except (KeyError, ValueError):
+                self.add_error("adapter", f"No adapter named {adapter!r}.")
+        if adapter == "generic":
+            from providers.transforms import validate_generic_config
+
+            for error in validate_generic_config(cleaned.get("config") or {}):
+                self.add_error("config", error)
+        return cleaned
 
     def save(self, commit: bool = True) -> Provider:
         provider = super().save(commit=False)
@@ -57,12 +78,13 @@ class ProviderAdmin(admin.ModelAdmin):
     form = ProviderForm
     list_display = [
         "slug", "name", "kind", "adapter", "enabled", "priority", "rate_limit_per_minute",
-        "concurrency", "daily_quota", "price_per_call", "stored_credentials",
+        "concurrency", "daily_quota", "price_per_call", "stored_credentials", "health",
     ]
+    actions = ["test_connection"]
     list_filter = ["enabled", "kind", "adapter"]
     search_fields = ["slug", "name", "base_url"]
     list_editable = ["enabled", "priority"]
-    readonly_fields = ["stored_credentials", "created_at", "updated_at"]
+    readonly_fields = ["stored_credentials", "health_detail", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["slug", "name", "kind", "adapter", "base_url", "enabled", "priority"]}),
         ("Limits", {"fields": ["rate_limit_per_minute", "concurrency", "daily_quota",
@@ -70,8 +92,46 @@ class ProviderAdmin(admin.ModelAdmin):
         ("Pricing", {"fields": ["price_per_call", "operation_prices"]}),
         ("Credentials", {"fields": ["stored_credentials", "new_credentials", "clear_credentials"]}),
         ("Configuration", {"fields": ["config"], "classes": ["collapse"]}),
+        ("Health (last 24 h, from the call ledger)", {"fields": ["health_detail"]}),
         (None, {"fields": ["created_at", "updated_at"]}),
     ]
+
+    @admin.display(description="Health (24 h)")
+    def health(self, obj: Provider) -> str:
+        from providers.health import provider_health
+
+        h = provider_health(obj)
+        rate = "-" if h.success_rate is None else f"{h.success_rate:.0%}"
+        p95 = "-" if h.p95_latency_ms is None else f"{h.p95_latency_ms:.0f} ms"
+        return f"{h.calls} calls, {rate} ok, p95 {p95}, breaker {h.breaker_state}, spent {h.spend_today}"
+
+    @admin.display(description="Health")
+    def health_detail(self, obj: Provider) -> str:
+        if not obj.pk:
+            return "—"
+        from providers.health import provider_health
+
+        h = provider_health(obj).as_dict()
+        return ", ".join(f"{k.replace('_', ' ')}: {v if v is not None else '-'}"
+                         for k, v in h.items() if k not in {"slug", "since"})
+
+    @admin.action(description="Test connection (one real call with a canned input)")
+    def test_connection(self, request, queryset):
+        from providers.services import provider_test_connection
+
+        for provider in queryset:
+            try:
+                outcome = provider_test_connection(provider)
+            except ValueError as exc:
+                self.message_user(request, f"{provider.slug}: {exc}", messages.ERROR)
+                continue
+            fields = ", ".join(sorted(outcome.fields)) or "no fields"
+            self.message_user(
+                request,
+                f"{provider.slug} {outcome.operation}: {outcome.status} in "
+                f"{outcome.latency_ms:.0f} ms ({fields}){' — ' + outcome.error if outcome.error else ''}",
+                messages.SUCCESS if outcome.ok else messages.ERROR,
+            )
 
     @admin.display(description="Credentials")
     def stored_credentials(self, obj: Provider) -> str:

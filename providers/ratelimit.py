@@ -1,0 +1,648 @@
+"""Provider limits shared by every process that calls a provider.
+
+Three limits protect a provider account (and our budget) from our own workers:
+
+* a **token bucket** per provider (requests per minute), so the fleet never sends faster than
+  the provider allows;
+* a **concurrency limit** (calls in flight), held as *leases* that expire, so a worker killed
+  mid-call does not keep its slot forever;
+* a **daily quota** (calls per UTC day).
+
+With ``settings.REDIS_URL`` set the state lives in Redis and each operation is one Lua script,
+so it is atomic across processes and hosts; the scripts read the clock with Redis ``TIME`` so
+hosts with skewed clocks still agree. Keys are ``rl:v1:<slug>:...`` and expire on their own.
+Without Redis (the embedded mode) the same logic runs in-process under a lock; it then limits
+one process only, which is what the embedded single-worker set-up runs.
+
+Nobody spins. The token bucket *reserves*: a caller that finds the bucket empty takes a token
+from the future and sleeps exactly until it is due (tokens may go negative by at most
+``timeout`` worth of rate, so callers queue in order). A caller waiting for a concurrency slot
+blocks until a release wakes it: on a ``threading.Condition`` in-process, on a Redis list
+(``BLPOP``) that every release pushes to across processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Protocol
+
+import redis
+from django.conf import settings
+
+from providers.errors import ProviderFailure, TemporaryError
+
+KEY_PREFIX = "rl:v1"
+DEFAULT_ACQUIRE_TIMEOUT = 30.0
+#: How long a concurrency slot survives a worker that died without releasing it.
+DEFAULT_SLOT_LEASE = 120.0
+# Leases that expire (a dead worker) wake nobody: slot waiters also look again this often.
+_SLOT_WAKE_MAX = 0.5
+
+# Indirection so the benchmark can account for deliberate waits separately from overhead.
+_sleep = time.sleep
+
+
+@dataclass(frozen=True)
+class QuotaTicket:
+    """One unit of a provider's daily quota, returned by :func:`take_quota` for refunds."""
+
+    slug: str
+    day: str
+
+
+# --- Backends ------------------------------------------------------------------------------
+
+
+class _Backend(Protocol):
+    def reserve_token(
+        self, slug: str, rate_per_second: float, burst: int, max_wait: float
+    ) -> tuple[bool, float]: ...
+
+    def try_slot(self, slug: str, limit: int, lease: float, token: str) -> bool: ...
+
+    def admit(
+        self,
+        slug: str,
+        limit: int,
+        lease: float,
+        token: str,
+        rate: float,
+        burst: int,
+        max_wait: float,
+        timeout: float,
+    ) -> tuple[int, float]: ...
+
+    def wait_slot(
+        self, slug: str, limit: int, lease: float, token: str, timeout: float
+    ) -> bool: ...
+
+    def release_slot(self, slug: str, token: str, limit: int) -> None: ...
+
+    def slots_in_use(self, slug: str) -> int: ...
+
+    def take_quota(self, slug: str, limit: int) -> tuple[bool, int, str]: ...
+
+    def refund_quota(self, slug: str, day: str) -> None: ...
+
+    def quota_used(self, slug: str) -> int: ...
+
+    def reset(self, slug: str) -> None: ...
+
+
+# The token-bucket step, shared by two scripts. Expects ``now`` (s), ``rate`` (tokens/s),
+# ``burst``, ``max_wait`` (s) and ``bucket`` (key); leaves ``wait`` (s), or returns
+# {2, wait} without reserving when the token would not be due within ``max_wait``.
+_BUCKET_STEP = """
+local state = redis.call('HMGET', bucket, 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil or ts == nil then
+  tokens = burst
+  ts = now
+end
+if now > ts then
+  tokens = math.min(burst, tokens + (now - ts) * rate)
+  ts = now
+end
+local wait = 0
+if tokens < 1 then
+  wait = (1 - tokens) / rate
+end
+if wait > max_wait then
+  return {2, string.format('%.6f', wait)}
+end
+tokens = tokens - 1
+redis.call('HSET', bucket, 'tokens', string.format('%.6f', tokens), 'ts', string.format('%.6f', ts))
+-- The key can go once the bucket would have refilled: a missing key means "full".
+redis.call('PEXPIRE', bucket, math.ceil(((burst - tokens) / rate + 1) * 1000))
+"""
+
+# KEYS[1] bucket hash. ARGV: rate (tokens/s), burst, max_wait (s).
+# Returns {1 reserved | 2 too far, wait seconds as a string} (a Lua number would be truncated).
+_BUCKET_LUA = (
+    """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local bucket = KEYS[1]
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local max_wait = tonumber(ARGV[3])
+"""
+    + _BUCKET_STEP
+    + """
+return {1, string.format('%.6f', wait)}
+"""
+)
+
+# A slot and a token in one round trip, atomically: the slot is only taken with a token.
+# KEYS[1] lease set, KEYS[2] bucket. ARGV: limit (0 = none), lease (ms), token,
+# rate (0 = none), burst, max_wait (s). Returns {0 no slot | 1 admitted | 2 too far, wait}.
+_ADMIT_LUA = (
+    """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit = tonumber(ARGV[1])
+if limit > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms)
+  if redis.call('ZCARD', KEYS[1]) >= limit then
+    return {0, '0'}
+  end
+end
+local bucket = KEYS[2]
+local rate = tonumber(ARGV[4])
+local burst = tonumber(ARGV[5])
+local max_wait = tonumber(ARGV[6])
+local wait = 0
+if rate > 0 then
+"""
+    + _BUCKET_STEP.replace("local wait = 0\n", "")
+    + """
+end
+if limit > 0 then
+  local expires = now_ms + tonumber(ARGV[2])
+  redis.call('ZADD', KEYS[1], expires, ARGV[3])
+  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', KEYS[1], math.max(expires, tonumber(last[2])) + 1000)
+end
+return {1, string.format('%.6f', wait)}
+"""
+)
+
+# KEYS[1] sorted set token -> lease expiry (ms). ARGV: limit, lease (ms), token. Returns 1|0.
+_SLOT_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+  return 0
+end
+local expires = now + tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], expires, ARGV[3])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], math.max(expires, tonumber(last[2])) + 1000)
+return 1
+"""
+
+# KEYS[1] lease set, KEYS[2] freed list. ARGV: token, limit. Each release wakes one waiter;
+# the list is trimmed to ``limit`` so wake-ups nobody was waiting for stay few.
+_RELEASE_LUA = """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('LPUSH', KEYS[2], '1')
+  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
+  redis.call('PEXPIRE', KEYS[2], 60000)
+end
+return 1
+"""
+
+# KEYS[1] hash UTC-day-number -> calls. ARGV: limit. Returns {allowed 0|1, used, day}.
+_QUOTA_TAKE_LUA = """
+local t = redis.call('TIME')
+local day = tostring(math.floor(tonumber(t[1]) / 86400))
+local used = tonumber(redis.call('HGET', KEYS[1], day) or '0')
+if used >= tonumber(ARGV[1]) then
+  return {0, used, day}
+end
+used = redis.call('HINCRBY', KEYS[1], day, 1)
+-- Keep yesterday's counter (a refund may still arrive for it), drop older ones.
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if tonumber(field) < tonumber(day) - 1 then
+    redis.call('HDEL', KEYS[1], field)
+  end
+end
+redis.call('EXPIRE', KEYS[1], 172800)
+return {1, used, day}
+"""
+
+# KEYS[1] quota hash. ARGV: day. A refund never takes a counter below zero.
+_QUOTA_REFUND_LUA = """
+local used = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if used > 0 then
+  redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+end
+return 1
+"""
+
+_QUOTA_USED_LUA = """
+local t = redis.call('TIME')
+local day = tostring(math.floor(tonumber(t[1]) / 86400))
+return tonumber(redis.call('HGET', KEYS[1], day) or '0')
+"""
+
+
+def _key(slug: str, part: str) -> str:
+    return f"{KEY_PREFIX}:{slug}:{part}"
+
+
+class RedisBackend:
+    """Limits kept in Redis, shared by every process and host using the same server."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._bucket = client.register_script(_BUCKET_LUA)
+        self._slot = client.register_script(_SLOT_LUA)
+        self._admit = client.register_script(_ADMIT_LUA)
+        self._release = client.register_script(_RELEASE_LUA)
+        self._quota_take = client.register_script(_QUOTA_TAKE_LUA)
+        self._quota_refund = client.register_script(_QUOTA_REFUND_LUA)
+        self._quota_used = client.register_script(_QUOTA_USED_LUA)
+
+    def reserve_token(
+        self, slug: str, rate_per_second: float, burst: int, max_wait: float
+    ) -> tuple[bool, float]:
+        reserved, wait = self._bucket(
+            keys=[_key(slug, "bucket")], args=[rate_per_second, burst, max_wait]
+        )
+        return reserved == 1, float(wait)
+
+    def try_slot(self, slug: str, limit: int, lease: float, token: str) -> bool:
+        return bool(
+            self._slot(keys=[_key(slug, "inflight")], args=[limit, int(lease * 1000), token])
+        )
+
+    def wait_slot(self, slug: str, limit: int, lease: float, token: str, timeout: float) -> bool:
+        """Take a slot, blocking on the freed list until a release (or ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while not self.try_slot(slug, limit, lease, token):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self.client.blpop([_key(slug, "freed")], timeout=min(remaining, _SLOT_WAKE_MAX))
+        return True
+
+    def admit(
+        self,
+        slug: str,
+        limit: int,
+        lease: float,
+        token: str,
+        rate: float,
+        burst: int,
+        max_wait: float,
+        timeout: float,
+    ) -> tuple[int, float]:
+        """Slot and token together; blocks on the freed list while no slot is free."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status, wait = self._admit(
+                keys=[_key(slug, "inflight"), _key(slug, "bucket")],
+                args=[limit, int(lease * 1000), token, rate, burst, max_wait],
+            )
+            if status != 0:
+                return int(status), float(wait)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return 0, 0.0
+            self.client.blpop([_key(slug, "freed")], timeout=min(remaining, _SLOT_WAKE_MAX))
+
+    def release_slot(self, slug: str, token: str, limit: int) -> None:
+        self._release(keys=[_key(slug, "inflight"), _key(slug, "freed")], args=[token, limit])
+
+    def slots_in_use(self, slug: str) -> int:
+        now_s, now_us = self.client.time()
+        now_ms = now_s * 1000 + now_us // 1000
+        return int(self.client.zcount(_key(slug, "inflight"), now_ms, "+inf"))
+
+    def take_quota(self, slug: str, limit: int) -> tuple[bool, int, str]:
+        allowed, used, day = self._quota_take(keys=[_key(slug, "quota")], args=[limit])
+        return bool(allowed), int(used), day.decode() if isinstance(day, bytes) else str(day)
+
+    def refund_quota(self, slug: str, day: str) -> None:
+        self._quota_refund(keys=[_key(slug, "quota")], args=[day])
+
+    def quota_used(self, slug: str) -> int:
+        return int(self._quota_used(keys=[_key(slug, "quota")]))
+
+    def reset(self, slug: str) -> None:
+        parts = ("bucket", "inflight", "freed", "quota")
+        self.client.delete(*(_key(slug, part) for part in parts))
+
+
+class LocalBackend:
+    """The same limits for one process (embedded mode), guarded by a lock."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._buckets: dict[str, tuple[float, float]] = {}  # slug -> (tokens, clock time)
+        self._slots: dict[str, dict[str, float]] = {}  # slug -> token -> lease expiry
+        self._slot_freed = threading.Condition(self._lock)
+        self._quota: dict[tuple[str, str], int] = {}
+
+    def reserve_token(
+        self, slug: str, rate_per_second: float, burst: int, max_wait: float
+    ) -> tuple[bool, float]:
+        with self._lock:
+            return self._reserve_locked(slug, rate_per_second, burst, max_wait)
+
+    def _reserve_locked(
+        self, slug: str, rate_per_second: float, burst: int, max_wait: float
+    ) -> tuple[bool, float]:
+        now = self._clock()
+        tokens, ts = self._buckets.get(slug, (float(burst), now))
+        tokens = min(float(burst), tokens + (now - ts) * rate_per_second)
+        wait = (1 - tokens) / rate_per_second if tokens < 1 else 0.0
+        if wait > max_wait:
+            return False, wait
+        self._buckets[slug] = (tokens - 1, now)
+        return True, wait
+
+    def admit(
+        self,
+        slug: str,
+        limit: int,
+        lease: float,
+        token: str,
+        rate: float,
+        burst: int,
+        max_wait: float,
+        timeout: float,
+    ) -> tuple[int, float]:
+        deadline = self._clock() + timeout
+        with self._slot_freed:
+            while limit and not self._try_slot_locked(slug, limit, lease, token):
+                now = self._clock()
+                if now >= deadline:
+                    return 0, 0.0
+                next_expiry = min(self._slots.get(slug, {}).values(), default=deadline)
+                self._slot_freed.wait(max(0.0, min(deadline, next_expiry) - now))
+            if not rate:
+                return 1, 0.0
+            reserved, wait = self._reserve_locked(slug, rate, burst, max_wait)
+            if not reserved:
+                # The slot goes only with a token: give it back.
+                if limit:
+                    self._slots.get(slug, {}).pop(token, None)
+                    self._slot_freed.notify_all()
+                return 2, wait
+            return 1, wait
+
+    def try_slot(self, slug: str, limit: int, lease: float, token: str) -> bool:
+        with self._lock:
+            return self._try_slot_locked(slug, limit, lease, token)
+
+    def _try_slot_locked(self, slug: str, limit: int, lease: float, token: str) -> bool:
+        now = self._clock()
+        leases = self._slots.setdefault(slug, {})
+        for held, expires in list(leases.items()):
+            if expires <= now:
+                del leases[held]
+        if len(leases) >= limit:
+            return False
+        leases[token] = now + lease
+        return True
+
+    def wait_slot(self, slug: str, limit: int, lease: float, token: str, timeout: float) -> bool:
+        """Block on a condition until a slot is free or ``timeout`` passes."""
+        deadline = self._clock() + timeout
+        with self._slot_freed:
+            while not self._try_slot_locked(slug, limit, lease, token):
+                now = self._clock()
+                if now >= deadline:
+                    return False
+                leases = self._slots.get(slug, {})
+                # Wake up for a lease that expires before anyone releases, too.
+                next_expiry = min(leases.values(), default=deadline)
+                self._slot_freed.wait(max(0.0, min(deadline, next_expiry) - now))
+            return True
+
+    def release_slot(self, slug: str, token: str, limit: int) -> None:
+        with self._slot_freed:
+            self._slots.get(slug, {}).pop(token, None)
+            self._slot_freed.notify_all()
+
+    def slots_in_use(self, slug: str) -> int:
+        with self._lock:
+            now = self._clock()
+            return sum(1 for exp in self._slots.get(slug, {}).values() if exp > now)
+
+    def take_quota(self, slug: str, limit: int) -> tuple[bool, int, str]:
+        day = _utc_day()
+        with self._lock:
+            used = self._quota.get((slug, day), 0)
+            if used >= limit:
+                return False, used, day
+            self._quota[(slug, day)] = used + 1
+            return True, used + 1, day
+
+    def refund_quota(self, slug: str, day: str) -> None:
+        with self._lock:
+            if self._quota.get((slug, day), 0) > 0:
+                self._quota[(slug, day)] -= 1
+
+    def quota_used(self, slug: str) -> int:
+        with self._lock:
+            return self._quota.get((slug, _utc_day()), 0)
+
+    def reset(self, slug: str) -> None:
+        with self._slot_freed:
+            self._buckets.pop(slug, None)
+            self._slots.pop(slug, None)
+            for key in [k for k in self._quota if k[0] == slug]:
+                del self._quota[key]
+            self._slot_freed.notify_all()
+
+
+def _utc_day() -> str:
+    # Same numbering as the Lua scripts: days since the epoch, UTC.
+    return str(int(datetime.now(UTC).timestamp()) // 86400)
+
+
+@lru_cache(maxsize=8)
+def redis_client(url: str) -> redis.Redis:
+    """One connection pool per URL and process (redis-py resets pools after a fork)."""
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+
+
+@lru_cache(maxsize=8)
+def _redis_backend(url: str) -> RedisBackend:
+    return RedisBackend(redis_client(url))
+
+
+_local_backend = LocalBackend()
+
+
+def get_backend() -> RedisBackend | LocalBackend:
+    """Redis when ``settings.REDIS_URL`` is set, the in-process backend otherwise.
+
+    Read on every call (an attribute lookup) so a settings override in tests takes effect.
+    """
+    url = getattr(settings, "REDIS_URL", "")
+    return _redis_backend(url) if url else _local_backend
+
+
+@contextlib.contextmanager
+def _redis_errors_as_temporary() -> Iterator[None]:
+    try:
+        yield
+    except redis.RedisError as exc:
+        # Refuse the call rather than send it unlimited: a retry later is cheap, a ban is not.
+        raise TemporaryError("limiter_unavailable", f"rate limiter unavailable: {exc}") from exc
+
+
+# --- Public API ----------------------------------------------------------------------------
+
+
+def acquire(
+    slug: str,
+    rate_per_minute: int | None,
+    burst: int | None = None,
+    timeout: float = DEFAULT_ACQUIRE_TIMEOUT,
+) -> float:
+    """Take one request token for ``slug``, sleeping until it is due.
+
+    ``burst`` is the bucket size; the default of 1 spaces requests evenly, which also keeps
+    providers with a per-second limit below their per-minute one happy. Returns the seconds
+    slept. Raises ``TemporaryError("rate_limited", retry_after=...)`` without sleeping when the
+    token would not be due within ``timeout``.
+    """
+    if not rate_per_minute:
+        return 0.0
+    with _redis_errors_as_temporary():
+        reserved, wait = get_backend().reserve_token(
+            slug, rate_per_minute / 60.0, max(1, burst or 1), timeout
+        )
+    if not reserved:
+        raise TemporaryError(
+            "rate_limited",
+            f"rate limit of {rate_per_minute}/min for {slug} reached",
+            retry_after=round(wait, 3),
+        )
+    if wait > 0:
+        _sleep(wait)
+    return wait
+
+
+@contextlib.contextmanager
+def concurrency_slot(
+    slug: str,
+    limit: int | None,
+    *,
+    lease: float = DEFAULT_SLOT_LEASE,
+    timeout: float = DEFAULT_ACQUIRE_TIMEOUT,
+) -> Iterator[None]:
+    """Hold one of ``limit`` in-flight slots for ``slug`` for the duration of the block.
+
+    The slot is a lease of ``lease`` seconds: set it longer than the call can take (the client
+    uses the provider timeout plus a margin). Raises ``TemporaryError("concurrency_limited")``
+    when no slot frees within ``timeout``.
+    """
+    if not limit:
+        yield
+        return
+    backend = get_backend()
+    token = uuid.uuid4().hex
+    with _redis_errors_as_temporary():
+        acquired = backend.wait_slot(slug, limit, lease, token, timeout)
+    if not acquired:
+        raise TemporaryError(
+            "concurrency_limited",
+            f"{limit} calls to {slug} already in flight",
+            retry_after=1.0,
+        )
+    try:
+        yield
+    finally:
+        with contextlib.suppress(redis.RedisError):
+            # If Redis is gone the lease expires on its own.
+            backend.release_slot(slug, token, limit)
+
+
+@contextlib.contextmanager
+def admission(
+    slug: str,
+    *,
+    rate_per_minute: int | None,
+    concurrency: int | None,
+    burst: int | None = None,
+    lease: float = DEFAULT_SLOT_LEASE,
+    timeout: float = DEFAULT_ACQUIRE_TIMEOUT,
+) -> Iterator[float]:
+    """What one request needs: a concurrency slot and a due token, held for the block.
+
+    :func:`concurrency_slot` plus :func:`acquire` in that order (slot first, so requests that
+    waited for a slot cannot go out in a bunch), in one Redis round trip in the common case.
+    Sleeps until the token is due and yields the seconds slept. Raises like those two.
+    """
+    if not concurrency and not rate_per_minute:
+        yield 0.0
+        return
+    backend = get_backend()
+    token = uuid.uuid4().hex
+    with _redis_errors_as_temporary():
+        status, wait = backend.admit(
+            slug,
+            concurrency or 0,
+            lease,
+            token,
+            (rate_per_minute or 0) / 60.0,
+            max(1, burst or 1),
+            timeout,
+            timeout,
+        )
+    if status == 0:
+        raise TemporaryError(
+            "concurrency_limited",
+            f"{concurrency} calls to {slug} already in flight",
+            retry_after=1.0,
+        )
+    if status == 2:
+        raise TemporaryError(
+            "rate_limited",
+            f"rate limit of {rate_per_minute}/min for {slug} reached",
+            retry_after=round(wait, 3),
+        )
+    try:
+        if wait > 0:
+            _sleep(wait)
+        yield wait
+    finally:
+        if concurrency:
+            with contextlib.suppress(redis.RedisError):
+                backend.release_slot(slug, token, concurrency)
+
+
+def take_quota(slug: str, daily_quota: int | None) -> QuotaTicket | None:
+    """Count one call against today's (UTC) quota; ``ProviderFailure("quota_exhausted")`` if spent.
+
+    Returns a ticket to :func:`refund_quota` when the call turns out not to be sent, or
+    ``None`` when the provider has no quota.
+    """
+    if daily_quota is None:
+        return None
+    with _redis_errors_as_temporary():
+        allowed, used, day = get_backend().take_quota(slug, daily_quota)
+    if not allowed:
+        raise ProviderFailure(
+            "quota_exhausted", f"daily quota of {daily_quota} calls for {slug} used up ({used})"
+        )
+    return QuotaTicket(slug=slug, day=day)
+
+
+def refund_quota(ticket: QuotaTicket | None) -> None:
+    """Give back a unit taken by :func:`take_quota` for a call that was never sent."""
+    if ticket is not None:
+        with contextlib.suppress(redis.RedisError):
+            get_backend().refund_quota(ticket.slug, ticket.day)
+
+
+def quota_used(slug: str) -> int:
+    """Calls counted against ``slug``'s quota today (UTC)."""
+    return get_backend().quota_used(slug)
+
+
+def slots_in_use(slug: str) -> int:
+    """Calls to ``slug`` in flight right now, across all processes sharing the backend."""
+    return get_backend().slots_in_use(slug)
+
+
+def reset(slug: str) -> None:
+    """Forget all limiter state for ``slug`` (bucket, leases, today's quota count)."""
+    get_backend().reset(slug)

@@ -4,6 +4,7 @@ commands and tasks call these; each runs in a transaction."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -28,6 +29,9 @@ from enrichment.batch import field_value, read_leads, run_email_step
 from enrichment.emails.patterns import DomainPattern as LearnedPattern
 from enrichment.emails.patterns import KnownEmail, learn_patterns_by_domain
 from enrichment.models import DomainPattern, EnrichmentJob, ItemStatus, JobItem, JobStatus, JobType
+from providers.models import Provider
+
+logger = logging.getLogger(__name__)
 
 OK_STATUSES = {VerificationStatus.VERIFIED, VerificationStatus.UNKNOWN, VerificationStatus.RISKY}
 
@@ -362,3 +366,47 @@ def contact_emails_verify(
             batch_size=1000,
         )
     return retry
+
+
+#: Weight of an address a provider's domain search returned: good evidence, not confirmed by us.
+PROVIDER_EVIDENCE_WEIGHT = 0.8
+
+
+def known_emails_from_providers(
+    *, domains: Iterable[str], providers: Iterable[Provider]
+) -> list[KnownEmail]:
+    """Named addresses that domain-search providers (Hunter's domain search) know at
+    ``domains``, as pattern evidence. Each domain is asked once per provider through the
+    provider client, so the answer is cached and a re-run does not pay again; a provider
+    that fails is skipped without stopping the others."""
+    from providers.adapters import get_adapter_class
+    from providers.adapters.base import Operation
+    from providers.client import call_provider
+    from providers.errors import ProviderError
+
+    searchers = []
+    for provider in providers:
+        adapter = get_adapter_class(provider.adapter)(
+            base_url=provider.base_url or None, credentials={}, config=provider.config
+        )
+        spec = adapter.operations.get(Operation.SEARCH_PEOPLE)
+        if spec is not None and "emails" in spec.outputs:
+            searchers.append(provider)
+    known: list[KnownEmail] = []
+    for domain in sorted({d for d in domains if d}):
+        for provider in searchers:
+            try:
+                result = call_provider(provider, Operation.SEARCH_PEOPLE, {"domain": domain})
+            except ProviderError as exc:
+                logger.warning(
+                    "domain search failed",
+                    extra={"provider": provider.slug, "domain": domain, "error": exc.code},
+                )
+                continue
+            for entry in result.value("emails", []) or []:
+                if entry.get("first_name") and entry.get("last_name") and entry.get("email"):
+                    known.append(
+                        KnownEmail(entry["email"], entry["first_name"], entry["last_name"],
+                                   weight=PROVIDER_EVIDENCE_WEIGHT, source=provider.slug)
+                    )
+    return known

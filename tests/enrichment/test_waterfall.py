@@ -72,3 +72,26 @@ def test_it_falls_through_to_the_next_provider_and_drops_a_dead_one(hunter, http
 def test_unknown_providers_are_refused():
     with pytest.raises(ValueError, match="unknown provider"):
         run_provider_step(_leads(), mapping=MAPPING, fields=["email"], providers=["ghost"])
+
+
+def test_a_domain_search_teaches_enrich_the_domains_pattern(hunter, httpserver, tmp_path,
+                                                             settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from enrichment.models import DomainPattern
+
+    settings.ENRICH_OFFLINE = False
+    body = json.loads((FIXTURES / "domain_search.json").read_text())
+    httpserver.expect_request("/v2/domain-search").respond_with_json(body)
+    source = tmp_path / "in.csv"
+    source.write_text("first_name,last_name,domain\nJane,Doe,stripe.com\nJohn,Roe,stripe.com\n")
+    out = tmp_path / "out.csv"
+    call_command("enrich", str(source), "-o", str(out), "--providers", "hunter",
+                 "--fields", "title", stdout=StringIO(), stderr=StringIO())
+    # Hunter knows patrick@stripe.com for Patrick Collison: the {first} pattern.
+    assert DomainPattern.objects.get(domain="stripe.com").top_pattern == "first"
+    assert "jane@stripe.com" in out.read_text()
+    searches = [r for r, _ in httpserver.log if r.path == "/v2/domain-search"]
+    assert len(searches) == 1  # once per domain, not per row

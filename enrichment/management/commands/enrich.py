@@ -14,6 +14,7 @@ from enrichment.batch import read_leads, run_email_step
 from enrichment.csvio import CsvError, infer_mapping, parse_mapping_override, read_csv, write_csv
 from enrichment.emails.mx import MxResolver
 from enrichment.fields import CANONICAL_FIELDS, EMAIL_RESULT_FIELDS
+from enrichment.waterfall import load_steps, run_provider_step
 
 ALWAYS_ADDED = ("first_name", "last_name", "domain", "email")
 
@@ -76,6 +77,10 @@ class Command(BaseCommand):
                 "see --show-mapping and --map"
             )
 
+        try:
+            steps_providers = [step.provider for step in load_steps(providers)]
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         leads = read_leads(table.rows, mapping)
         services.mark_suppressed(leads)
         resolver = MxResolver(offline=True) if opts["offline"] else MxResolver()
@@ -84,14 +89,15 @@ class Command(BaseCommand):
             run_email_step(
                 [lead for lead in leads if not lead.result],
                 learn=lambda domains, known: services.domain_patterns_learn(
-                    domains=domains, extra=known
+                    domains=domains,
+                    extra=[*known, *services.known_emails_from_providers(
+                        domains=domains, providers=steps_providers
+                    )],
                 ),
                 resolver=resolver, smtp=opts["smtp"] and not opts["offline"],
                 progress=bar.update,
             )
         if providers:
-            from enrichment.waterfall import run_provider_step
-
             try:
                 run_provider_step(leads, mapping=mapping, fields=fields, providers=providers,
                                   min_confidence=opts["min_confidence"], stderr=self.stderr._out)

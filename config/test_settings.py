@@ -30,3 +30,8 @@ from config.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+
+if REDIS_URL:  # noqa: F405
+    # Tests clear the cache (FLUSHDB); keep the broker and results in a database of their own
+    # so a clear never drops a queued task of a worker test running at the same time.
+    CELERY_BROKER_URL = CELERY_RESULT_BACKEND = REDIS_URL.rsplit("/", 1)[0] + "/13"  # noqa: F405

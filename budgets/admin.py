@@ -13,8 +13,16 @@ class ProjectAdmin(admin.ModelAdmin):
 @admin.register(Budget)
 class BudgetAdmin(admin.ModelAdmin):
     list_display = [
-        "__str__", "scope", "project", "user", "period", "limit_amount", "currency", "auto_stop",
-        "roll_over", "enabled",
+        "__str__",
+        "scope",
+        "project",
+        "user",
+        "period",
+        "limit_amount",
+        "currency",
+        "auto_stop",
+        "roll_over",
+        "enabled",
     ]
     list_filter = ["scope", "period", "auto_stop", "enabled"]
     search_fields = ["project__name", "user__username"]

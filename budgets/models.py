@@ -21,7 +21,10 @@ class Project(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     description = models.TextField(blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -52,7 +55,10 @@ class Budget(models.Model):
         Project, null=True, blank=True, on_delete=models.CASCADE, related_name="budgets"
     )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
         related_name="budgets",
     )
     period = models.CharField(max_length=16, choices=BudgetPeriod, default=BudgetPeriod.MONTHLY)
@@ -90,15 +96,18 @@ class Budget(models.Model):
             ),
             # One budget per owner and period; spelled per scope because NULLs are distinct.
             models.UniqueConstraint(
-                fields=["period"], condition=Q(scope=BudgetScope.ORGANISATION),
+                fields=["period"],
+                condition=Q(scope=BudgetScope.ORGANISATION),
                 name="budget_one_org_per_period",
             ),
             models.UniqueConstraint(
-                fields=["project", "period"], condition=Q(scope=BudgetScope.PROJECT),
+                fields=["project", "period"],
+                condition=Q(scope=BudgetScope.PROJECT),
                 name="budget_one_per_project_and_period",
             ),
             models.UniqueConstraint(
-                fields=["user", "period"], condition=Q(scope=BudgetScope.USER),
+                fields=["user", "period"],
+                condition=Q(scope=BudgetScope.USER),
                 name="budget_one_per_user_and_period",
             ),
         ]
@@ -126,11 +135,17 @@ class SpendEntry(models.Model):
     reserved_amount = models.DecimalField(max_digits=12, decimal_places=4)
     settled_amount = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"))
     job = models.ForeignKey(
-        "enrichment.EnrichmentJob", null=True, blank=True, on_delete=models.SET_NULL,
+        "enrichment.EnrichmentJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="spend_entries",
     )
     provider_call = models.ForeignKey(
-        "providers.ProviderCall", null=True, blank=True, on_delete=models.SET_NULL,
+        "providers.ProviderCall",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="spend_entries",
     )
     description = models.CharField(max_length=200, blank=True)

@@ -22,9 +22,24 @@ REDACTED = "[REDACTED]"
 # Names of secrets, not secrets.
 SECRET_NAMES = "|".join(
     (
-        "api_key", "apikey", "api-key", "x-api-key", "x-key", "key", "token", "access_token",
-        "refresh_token", "secret", "client_secret", "password", "passwd", "authorization",
-        "auth", "credentials", "cookie", "sessionid",
+        "api_key",
+        "apikey",
+        "api-key",
+        "x-api-key",
+        "x-key",
+        "key",
+        "token",
+        "access_token",
+        "refresh_token",
+        "secret",
+        "client_secret",
+        "password",
+        "passwd",
+        "authorization",
+        "auth",
+        "credentials",
+        "cookie",
+        "sessionid",
     )
 )
 _NAME_RE = re.compile(rf"^({SECRET_NAMES})$", re.IGNORECASE)
@@ -49,9 +64,7 @@ def redact_text(text: str) -> str:
     for secret in sorted(_registered, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, REDACTED)
-    return _PAIR_RE.sub(
-        lambda m: f"{m['name']}{m['sep']}{m['scheme'] or ''}{REDACTED}", text
-    )
+    return _PAIR_RE.sub(lambda m: f"{m['name']}{m['sep']}{m['scheme'] or ''}{REDACTED}", text)
 
 
 def redact(value: Any) -> Any:
@@ -87,9 +100,11 @@ class RedactSecretsFilter(logging.Filter):
         return True
 
 
-_STANDARD_ATTRS = set(
-    logging.LogRecord("x", 0, "x", 0, "x", None, None).__dict__
-) | {"message", "asctime", "taskName"}
+_STANDARD_ATTRS = set(logging.LogRecord("x", 0, "x", 0, "x", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
 
 
 class JsonFormatter(logging.Formatter):

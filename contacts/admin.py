@@ -16,8 +16,16 @@ class ContactEmailInline(admin.TabularInline):
     model = ContactEmail
     extra = 0
     fields = [
-        "email", "is_primary", "verification_status", "verification_score", "why_this_score",
-        "pattern", "mx_host", "catch_all", "api_source", "last_checked_at",
+        "email",
+        "is_primary",
+        "verification_status",
+        "verification_score",
+        "why_this_score",
+        "pattern",
+        "mx_host",
+        "catch_all",
+        "api_source",
+        "last_checked_at",
     ]
     readonly_fields = ["why_this_score"]
 
@@ -29,11 +37,25 @@ class ContactEmailInline(admin.TabularInline):
 @admin.register(EnrichedContact)
 class EnrichedContactAdmin(admin.ModelAdmin):
     list_display = [
-        "__str__", "title", "company", "domain", "confidence_score", "source", "review_status",
-        "compliance_check_passed", "discovered_at",
+        "__str__",
+        "title",
+        "company",
+        "domain",
+        "confidence_score",
+        "source",
+        "review_status",
+        "compliance_check_passed",
+        "discovered_at",
     ]
     list_filter = ["review_status", "source", "compliance_check_passed", "lawful_basis", "country"]
-    search_fields = ["first_name", "last_name", "company", "domain", "emails__email", "linkedin_url"]
+    search_fields = [
+        "first_name",
+        "last_name",
+        "company",
+        "domain",
+        "emails__email",
+        "linkedin_url",
+    ]
     date_hierarchy = "discovered_at"
     inlines = [ContactEmailInline]
     raw_id_fields = ["linked_brand", "linked_contact", "job", "reviewed_by"]
@@ -46,7 +68,8 @@ def score_breakdown_table(obj: ContactEmail) -> str:
     if not rows:
         return "—"
     return format_html_join(
-        "\n", "<div><code>{:+d}</code> <b>{}</b>: {}</div>",
+        "\n",
+        "<div><code>{:+d}</code> <b>{}</b>: {}</div>",
         ((f.get("points", 0), f.get("name", ""), f.get("detail", "")) for f in rows),
     )
 
@@ -54,8 +77,14 @@ def score_breakdown_table(obj: ContactEmail) -> str:
 @admin.register(ContactEmail)
 class ContactEmailAdmin(admin.ModelAdmin):
     list_display = [
-        "email", "contact", "verification_status", "verification_score", "verification_method",
-        "pattern", "catch_all", "bounced_at",
+        "email",
+        "contact",
+        "verification_status",
+        "verification_score",
+        "verification_method",
+        "pattern",
+        "catch_all",
+        "bounced_at",
     ]
     readonly_fields = ["why_this_score"]
     actions = ["record_bounce"]
@@ -74,6 +103,7 @@ class ContactEmailAdmin(admin.ModelAdmin):
                 email=email, actor=request.user, reason="admin"
             ).addresses_marked
         self.message_user(request, f"{marked} address(es) marked bounced.", messages.SUCCESS)
+
     list_filter = ["verification_status", "verification_method", "generation_method", "catch_all"]
     search_fields = ["email", "domain"]
     raw_id_fields = ["contact"]

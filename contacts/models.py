@@ -77,7 +77,9 @@ class CrmBrandContact(models.Model):
         ordering = ["brand", "last_name", "first_name"]
         constraints = [
             models.UniqueConstraint(
-                fields=["brand", "email"], condition=~Q(email=""), name="crm_contact_email_per_brand"
+                fields=["brand", "email"],
+                condition=~Q(email=""),
+                name="crm_contact_email_per_brand",
             )
         ]
 
@@ -108,7 +110,9 @@ class EnrichedContact(models.Model):
     city = models.CharField(max_length=100, blank=True)
     state = models.CharField(max_length=100, blank=True)
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
-    confidence_score = models.PositiveSmallIntegerField(default=50, validators=CONFIDENCE_VALIDATORS)
+    confidence_score = models.PositiveSmallIntegerField(
+        default=50, validators=CONFIDENCE_VALIDATORS
+    )
     source = models.CharField(max_length=32, choices=ContactSource)
     discovery_method = models.CharField(max_length=100, blank=True)
     field_sources = models.JSONField(default=dict, blank=True)
@@ -116,22 +120,34 @@ class EnrichedContact(models.Model):
         max_length=16, choices=ReviewStatus, default=ReviewStatus.PENDING
     )
     reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     linked_brand = models.ForeignKey(
         CrmBrand, null=True, blank=True, on_delete=models.SET_NULL, related_name="enriched_contacts"
     )
     linked_contact = models.ForeignKey(
-        CrmBrandContact, null=True, blank=True, on_delete=models.SET_NULL,
+        CrmBrandContact,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="enriched_contacts",
     )
     project = models.ForeignKey(
-        "budgets.Project", null=True, blank=True, on_delete=models.SET_NULL,
+        "budgets.Project",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="contacts",
     )
     job = models.ForeignKey(
-        "enrichment.EnrichmentJob", null=True, blank=True, on_delete=models.SET_NULL,
+        "enrichment.EnrichmentJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="contacts",
     )
     compliance_check_passed = models.BooleanField(default=False)
@@ -236,7 +252,9 @@ class ContactEmail(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["contact", "email"], name="unique_email_per_contact"),
             models.UniqueConstraint(
-                fields=["contact"], condition=Q(is_primary=True), name="one_primary_email_per_contact"
+                fields=["contact"],
+                condition=Q(is_primary=True),
+                name="one_primary_email_per_contact",
             ),
             models.CheckConstraint(
                 condition=Q(verification_score__gte=0, verification_score__lte=100),
@@ -266,7 +284,10 @@ class ContactActivity(models.Model):
     contact_ref = models.CharField(max_length=64, blank=True)
     action = models.CharField(max_length=64)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     detail = models.JSONField(default=dict, blank=True)
@@ -342,7 +363,10 @@ class Suppression(models.Model):
     value_hash = models.CharField(max_length=64)
     reason = models.CharField(max_length=200, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)

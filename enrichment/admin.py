@@ -15,8 +15,16 @@ class JobItemInline(admin.TabularInline):
 @admin.register(EnrichmentJob)
 class EnrichmentJobAdmin(admin.ModelAdmin):
     list_display = [
-        "__str__", "job_type", "status", "processed_items", "total_items", "succeeded_items",
-        "failed_items", "cost", "project", "created_at",
+        "__str__",
+        "job_type",
+        "status",
+        "processed_items",
+        "total_items",
+        "succeeded_items",
+        "failed_items",
+        "cost",
+        "project",
+        "created_at",
     ]
     list_filter = ["status", "job_type", "compliance_mode", "project"]
     search_fields = ["name", "brand_name", "error_message"]
@@ -43,6 +51,14 @@ class WaterfallStepAdmin(admin.ModelAdmin):
 
 @admin.register(DomainPattern)
 class DomainPatternAdmin(admin.ModelAdmin):
-    list_display = ["domain", "top_pattern", "support", "share", "examples", "catch_all", "updated_at"]
+    list_display = [
+        "domain",
+        "top_pattern",
+        "support",
+        "share",
+        "examples",
+        "catch_all",
+        "updated_at",
+    ]
     search_fields = ["domain"]
     list_filter = ["top_pattern", "catch_all"]

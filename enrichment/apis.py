@@ -68,7 +68,9 @@ class EmailFindApi(APIView):
         patterns = services.domain_patterns_learn(domains=[_domain_of(domain)])
         found = find_email(parsed, domain, patterns=patterns, smtp=attrs["smtp"])
         if isinstance(found, FinderFailure):
-            return error_response("not_findable", found.reason, status.HTTP_422_UNPROCESSABLE_ENTITY)
+            return error_response(
+                "not_findable", found.reason, status.HTTP_422_UNPROCESSABLE_ENTITY
+            )
         return Response(self.OutputSerializer(found).data)
 
 
@@ -122,10 +124,12 @@ class BounceCreateApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         outcome = services.email_record_bounce(
-            email=data.validated_data["email"], actor=request.user,
+            email=data.validated_data["email"],
+            actor=request.user,
             reason=data.validated_data.get("reason", ""),
         )
         if not outcome.addresses_marked:
-            return error_response("not_found", "no stored address matches this email",
-                                  status.HTTP_404_NOT_FOUND)
+            return error_response(
+                "not_found", "no stored address matches this email", status.HTTP_404_NOT_FOUND
+            )
         return Response(self.OutputSerializer(outcome).data, status=status.HTTP_201_CREATED)

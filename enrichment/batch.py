@@ -45,7 +45,10 @@ def read_leads(rows: Sequence[Mapping[str, str]], mapping: Mapping[str, str]) ->
     leads = []
     for index, row in enumerate(rows):
         lead = Lead(index=index, row=row)
-        first, last = field_value(row, mapping, "first_name"), field_value(row, mapping, "last_name")
+        first, last = (
+            field_value(row, mapping, "first_name"),
+            field_value(row, mapping, "last_name"),
+        )
         full = field_value(row, mapping, "full_name")
         try:
             if first or last:
@@ -127,7 +130,10 @@ def run_email_step(
                 progress(1)
     found = find_emails(
         [FinderRequest(lead.parsed, lead.domain) for lead in findable],  # type: ignore[arg-type]
-        patterns=patterns, resolver=resolver, prober=prober, smtp=smtp,
+        patterns=patterns,
+        resolver=resolver,
+        prober=prober,
+        smtp=smtp,
     )
     for lead, outcome in zip(findable, found, strict=True):
         lead.result = _from_found(outcome, smtp)
@@ -138,8 +144,12 @@ def run_email_step(
 
 def _not_found(reason: str) -> dict[str, Any]:
     return {
-        "email": "", "email_status": "", "email_confidence": "", "email_source": "",
-        "email_pattern": "", "email_reason": reason,
+        "email": "",
+        "email_status": "",
+        "email_confidence": "",
+        "email_source": "",
+        "email_pattern": "",
+        "email_reason": reason,
     }
 
 

@@ -90,7 +90,7 @@ def parse_csv(raw: bytes) -> CsvTable:
     text, encoding = _decode(raw)
     if not text.strip():
         raise CsvError("the file is empty")
-    sample = text[:64 * 1024]
+    sample = text[: 64 * 1024]
     try:
         delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
     except csv.Error:
@@ -112,9 +112,7 @@ def parse_csv(raw: bytes) -> CsvTable:
             if not any(v.strip() for v in values):
                 continue  # blank line
             if len(values) > len(headers):
-                raise CsvError(
-                    f"line {line_no}: {len(values)} values for {len(headers)} columns"
-                )
+                raise CsvError(f"line {line_no}: {len(values)} values for {len(headers)} columns")
             values = values + [""] * (len(headers) - len(values))
             rows.append(dict(zip(headers, values, strict=True)))
     except csv.Error as exc:

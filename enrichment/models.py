@@ -39,7 +39,10 @@ class EnrichmentJob(models.Model):
         "budgets.Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="enrichment_jobs",
     )
     # Discovery input (the seed's brand columns).
@@ -58,7 +61,10 @@ class EnrichmentJob(models.Model):
     contacts_discovered = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"))
     cost_cap = models.DecimalField(
-        max_digits=12, decimal_places=4, null=True, blank=True,
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
         help_text="The job stops paying for calls once its cost reaches this.",
     )
     retry_count = models.PositiveSmallIntegerField(default=0)
@@ -128,7 +134,10 @@ class JobItem(models.Model):
     cost = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
     attempts = models.PositiveSmallIntegerField(default=0)
     contact = models.ForeignKey(
-        "contacts.EnrichedContact", null=True, blank=True, on_delete=models.SET_NULL,
+        "contacts.EnrichedContact",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="job_items",
     )
     started_at = models.DateTimeField(null=True, blank=True)
@@ -153,7 +162,10 @@ class WaterfallStep(models.Model):
     """
 
     project = models.ForeignKey(
-        "budgets.Project", null=True, blank=True, on_delete=models.CASCADE,
+        "budgets.Project",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
         related_name="waterfall_steps",
     )
     field = models.CharField(max_length=40)
@@ -162,7 +174,8 @@ class WaterfallStep(models.Model):
     )
     position = models.PositiveSmallIntegerField(default=1)
     min_confidence = models.PositiveSmallIntegerField(
-        default=80, validators=[MinValueValidator(0), MaxValueValidator(100)],
+        default=80,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
         help_text="Stop the waterfall for this field once a value is at least this confident.",
     )
     enabled = models.BooleanField(default=True)
@@ -173,17 +186,21 @@ class WaterfallStep(models.Model):
             # The organisation default (no project) and each project have their own order;
             # spelled twice because NULL projects are distinct in a plain unique constraint.
             models.UniqueConstraint(
-                fields=["project", "field", "position"], name="waterfall_position_unique",
+                fields=["project", "field", "position"],
+                name="waterfall_position_unique",
             ),
             models.UniqueConstraint(
-                fields=["field", "position"], condition=Q(project__isnull=True),
+                fields=["field", "position"],
+                condition=Q(project__isnull=True),
                 name="waterfall_default_position_unique",
             ),
             models.UniqueConstraint(
-                fields=["project", "field", "provider"], name="waterfall_provider_once",
+                fields=["project", "field", "provider"],
+                name="waterfall_provider_once",
             ),
             models.UniqueConstraint(
-                fields=["field", "provider"], condition=Q(project__isnull=True),
+                fields=["field", "provider"],
+                condition=Q(project__isnull=True),
                 name="waterfall_default_provider_once",
             ),
         ]

@@ -58,8 +58,12 @@ def known_emails_for_domains(domains: Iterable[str]) -> list[KnownEmail]:
         )
         .exclude(contact__first_name="")
         .values_list(
-            "email", "contact__first_name", "contact__last_name", "generation_method",
-            "verification_status", "bounced_at",
+            "email",
+            "contact__first_name",
+            "contact__last_name",
+            "generation_method",
+            "verification_status",
+            "bounced_at",
         )
     )
     known = []
@@ -122,13 +126,21 @@ def email_record_bounce(
         ]
         row.save(
             update_fields=[
-                "verification_status", "verification_score", "verification_method",
-                "bounced_at", "last_checked_at", "score_breakdown", "updated_at",
+                "verification_status",
+                "verification_score",
+                "verification_method",
+                "bounced_at",
+                "last_checked_at",
+                "score_breakdown",
+                "updated_at",
             ]
         )
         ContactActivity.objects.create(
-            contact=row.contact, contact_ref=str(row.contact_id), action="email_bounced",
-            actor=actor, detail={"email": email, "reason": reason[:200]},
+            contact=row.contact,
+            contact_ref=str(row.contact_id),
+            action="email_bounced",
+            actor=actor,
+            detail={"email": email, "reason": reason[:200]},
         )
     if rows:
         domain_patterns_learn(domains=[email.rsplit("@", 1)[-1]])
@@ -146,19 +158,24 @@ def stored_patterns(domains: Iterable[str]) -> dict[str, LearnedPattern]:
 
 def _contact_for(lead, mapping: dict[str, str], job: EnrichmentJob, project) -> EnrichedContact:
     """A contact awaiting review, with the names as the user wrote them."""
-    first, last = field_value(lead.row, mapping, "first_name"), field_value(
-        lead.row, mapping, "last_name"
+    first, last = (
+        field_value(lead.row, mapping, "first_name"),
+        field_value(lead.row, mapping, "last_name"),
     )
     if not (first or last):
         first, _, last = field_value(lead.row, mapping, "full_name").partition(" ")
     linkedin = field_value(lead.row, mapping, "linkedin_url")
     return EnrichedContact(
-        first_name=(first or lead.parsed.first.title())[:100], last_name=last[:100],
+        first_name=(first or lead.parsed.first.title())[:100],
+        last_name=last[:100],
         original_name=lead.parsed.original[:300],
         title=field_value(lead.row, mapping, "title")[:200],
         company=field_value(lead.row, mapping, "company_name")[:200],
-        domain=lead.domain, source=ContactSource.IMPORT, discovery_method="csv import",
-        job=job, project=project,
+        domain=lead.domain,
+        source=ContactSource.IMPORT,
+        discovery_method="csv import",
+        job=job,
+        project=project,
         confidence_score=int(lead.result.get("email_confidence") or 0),
         linkedin_url=linkedin[:500] if linkedin.startswith("https://") else "",
     )
@@ -168,11 +185,15 @@ def _email_for(contact: EnrichedContact, result: dict, now) -> ContactEmail:
     found = result.get("found")
     given = result["email_source"] == "input"
     return ContactEmail(
-        contact=contact, email=result["email"], domain=result["email"].rsplit("@", 1)[1],
-        is_primary=True, verification_status=result["email_status"],
+        contact=contact,
+        email=result["email"],
+        domain=result["email"].rsplit("@", 1)[1],
+        is_primary=True,
+        verification_status=result["email_status"],
         verification_score=int(result["email_confidence"]),
         verification_method=(
-            VerificationMethod.SMTP_PING if "smtp" in result["email_source"]
+            VerificationMethod.SMTP_PING
+            if "smtp" in result["email_source"]
             else VerificationMethod.MX_CHECK
         ),
         score_breakdown=result.get("breakdown", []),
@@ -198,8 +219,12 @@ def job_create_bulk(
 ) -> EnrichmentJob:
     """A pending bulk job with one pending item per input row."""
     job = EnrichmentJob.objects.create(
-        job_type=JobType.BULK, name=name[:200], project=project, created_by=created_by,
-        options={**options, "mapping": mapping}, total_items=len(rows),
+        job_type=JobType.BULK,
+        name=name[:200],
+        project=project,
+        created_by=created_by,
+        options={**options, "mapping": mapping},
+        total_items=len(rows),
     )
     JobItem.objects.bulk_create(
         [JobItem(job=job, index=i, input=dict(row)) for i, row in enumerate(rows)],
@@ -232,7 +257,8 @@ def job_process_emails(*, job_id: int, smtp: bool = False, resolver=None) -> Enr
     run_email_step(
         [lead for lead in leads if not lead.result],
         learn=lambda domains, known: domain_patterns_learn(domains=domains, extra=known),
-        resolver=resolver, smtp=smtp,
+        resolver=resolver,
+        smtp=smtp,
     )
     return job_store_results(job=job, leads=leads, items=items)
 
@@ -275,13 +301,19 @@ def job_store_results(*, job: EnrichmentJob, leads: list, items: list[JobItem] |
             row.contact_id = row.contact.pk
     ContactEmail.objects.bulk_create(emails, batch_size=1000)
     JobItem.objects.bulk_update(
-        done, ["output", "status", "error", "attempts", "started_at", "finished_at", "contact"],
+        done,
+        ["output", "status", "error", "attempts", "started_at", "finished_at", "contact"],
         batch_size=1000,
     )
     ContactActivity.objects.bulk_create(
         [
-            ContactActivity(contact=c, contact_ref=str(c.pk), action="discovered",
-                            actor=job.created_by, detail={"job": job.pk, "via": job.job_type})
+            ContactActivity(
+                contact=c,
+                contact_ref=str(c.pk),
+                action="discovered",
+                actor=job.created_by,
+                detail={"job": job.pk, "via": job.job_type},
+            )
             for c in contacts
         ],
         batch_size=1000,
@@ -311,8 +343,12 @@ def mark_suppressed(leads) -> None:
     for lead in leads:
         if lead.email.lower() in suppressed:
             lead.result = {
-                "email": "", "email_status": "", "email_confidence": "", "email_source": "",
-                "email_pattern": "", "email_reason": "suppressed: this person asked to be erased",
+                "email": "",
+                "email_status": "",
+                "email_confidence": "",
+                "email_source": "",
+                "email_pattern": "",
+                "email_reason": "suppressed: this person asked to be erased",
                 "suppressed": True,
             }
 
@@ -360,9 +396,19 @@ def contact_emails_verify(
     with transaction.atomic():
         ContactEmail.objects.bulk_update(
             rows,
-            ["verification_status", "verification_score", "score_breakdown",
-             "verification_method", "mx_check_passed", "mx_host", "smtp_check_passed",
-             "smtp_result", "catch_all", "last_checked_at", "updated_at"],
+            [
+                "verification_status",
+                "verification_score",
+                "score_breakdown",
+                "verification_method",
+                "mx_check_passed",
+                "mx_host",
+                "smtp_check_passed",
+                "smtp_result",
+                "catch_all",
+                "last_checked_at",
+                "updated_at",
+            ],
             batch_size=1000,
         )
     return retry
@@ -406,7 +452,12 @@ def known_emails_from_providers(
             for entry in result.value("emails", []) or []:
                 if entry.get("first_name") and entry.get("last_name") and entry.get("email"):
                     known.append(
-                        KnownEmail(entry["email"], entry["first_name"], entry["last_name"],
-                                   weight=PROVIDER_EVIDENCE_WEIGHT, source=provider.slug)
+                        KnownEmail(
+                            entry["email"],
+                            entry["first_name"],
+                            entry["last_name"],
+                            weight=PROVIDER_EVIDENCE_WEIGHT,
+                            source=provider.slug,
+                        )
                     )
     return known

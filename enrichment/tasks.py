@@ -25,8 +25,10 @@ def process_email_job(self, job_id: int, smtp: bool | None = None) -> dict:
     smtp = settings.ENRICH_SMTP_PROBE if smtp is None else smtp
     if not services.job_claim(job_id=job_id):
         job = EnrichmentJob.objects.filter(pk=job_id).only("status").first()
-        if job is None or job.status != JobStatus.PROCESSING or not self.request.delivery_info.get(
-            "redelivered"
+        if (
+            job is None
+            or job.status != JobStatus.PROCESSING
+            or not self.request.delivery_info.get("redelivered")
         ):
             return {"job": job_id, "skipped": True}
     try:

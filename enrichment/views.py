@@ -16,9 +16,7 @@ def home(request):
     context = {
         "jobs": selectors.job_list_recent(),
         "contacts": selectors.contact_list_for_review(),
-        "pending_count": EnrichedContact.objects.filter(
-            review_status=ReviewStatus.PENDING
-        ).count(),
+        "pending_count": EnrichedContact.objects.filter(review_status=ReviewStatus.PENDING).count(),
     }
     # An HTMX poll refreshes only the jobs table; the page and fragment share one template.
     if request.htmx and request.htmx.target == "jobs":

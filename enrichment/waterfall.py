@@ -30,12 +30,23 @@ logger = logging.getLogger(__name__)
 DEFAULT_MIN_CONFIDENCE = 80
 #: Provider email verdicts in our verification vocabulary.
 EMAIL_STATUS_MAP = {
-    "valid": "verified", "invalid": "invalid", "catch_all": "risky", "risky": "risky",
-    "disposable": "invalid", "webmail": "risky", "unknown": "unknown",
+    "valid": "verified",
+    "invalid": "invalid",
+    "catch_all": "risky",
+    "risky": "risky",
+    "disposable": "invalid",
+    "webmail": "risky",
+    "unknown": "unknown",
 }
 #: Errors after which asking the same provider again this run is pointless.
-FATAL_CODES = {"invalid_key", "expired_token", "insufficient_permissions", "suspended",
-               "quota_exhausted", "offline"}
+FATAL_CODES = {
+    "invalid_key",
+    "expired_token",
+    "insufficient_permissions",
+    "suspended",
+    "quota_exhausted",
+    "offline",
+}
 
 
 @dataclass
@@ -94,14 +105,16 @@ def lead_inputs(lead: Lead, mapping: Mapping[str, str]) -> dict[str, Any]:
 def _operation_for(step: Step, wanted: str, inputs: Mapping[str, Any]) -> Operation | None:
     """The cheapest operation of ``step`` that outputs ``wanted`` and can run on ``inputs``."""
     usable = [
-        (spec.cost, op) for op, spec in step.operations.items()
+        (spec.cost, op)
+        for op, spec in step.operations.items()
         if wanted in spec.outputs and not spec.missing(inputs)
     ]
     return min(usable)[1] if usable else None
 
 
-def fill_lead(lead: Lead, inputs: dict[str, Any], fields: Sequence[str], steps: list[Step],
-              job_item=None) -> dict[str, FieldAnswer]:
+def fill_lead(
+    lead: Lead, inputs: dict[str, Any], fields: Sequence[str], steps: list[Step], job_item=None
+) -> dict[str, FieldAnswer]:
     """Ask ``steps`` in order for each of ``fields`` not already known well enough."""
     answers: dict[str, FieldAnswer] = {}
     asked: dict[tuple[str, Operation], ProviderResult | None] = {}
@@ -125,8 +138,9 @@ def fill_lead(lead: Lead, inputs: dict[str, Any], fields: Sequence[str], steps: 
             value = result.fields[wanted]
             if value.value in (None, "", []) or value.confidence < step.min_confidence:
                 continue
-            answers[wanted] = FieldAnswer(value.value, value.confidence, step.provider.slug,
-                                          dict(result.extra))
+            answers[wanted] = FieldAnswer(
+                value.value, value.confidence, step.provider.slug, dict(result.extra)
+            )
             if wanted == "email":
                 status = result.fields.get("email_status")
                 answers["email"].extra["email_status"] = status.value if status else "unknown"
@@ -144,8 +158,10 @@ def _ask(step: Step, op: Operation, inputs: dict, lead: Lead, job_item) -> Provi
         )
         if exc.code in FATAL_CODES or exc.kind == ErrorKind.AUTHENTICATION:
             step.disabled_reason = f"{exc.kind}/{exc.code}"
-            logger.warning("provider dropped for this run",
-                           extra={"provider": step.provider.slug, "reason": step.disabled_reason})
+            logger.warning(
+                "provider dropped for this run",
+                extra={"provider": step.provider.slug, "reason": step.disabled_reason},
+            )
         return None
     if result.found:
         step.answers += 1
@@ -155,7 +171,8 @@ def _ask(step: Step, op: Operation, inputs: dict, lead: Lead, job_item) -> Provi
 def apply_answers(lead: Lead, answers: Mapping[str, FieldAnswer]) -> None:
     for name, answer in answers.items():
         lead.result.setdefault("field_sources", {})[name] = {
-            "source": answer.source, "confidence": answer.confidence,
+            "source": answer.source,
+            "confidence": answer.confidence,
         }
         if name == "email":
             provider_status = answer.extra.get("email_status", "unknown")
@@ -193,6 +210,7 @@ def run_provider_step(
         apply_answers(lead, fill_lead(lead, lead_inputs(lead, mapping), fields, steps))
     for step in steps:
         if step.disabled_reason and stderr is not None:
-            stderr.write(f"{step.provider.slug} stopped after {step.calls} call(s): "
-                         f"{step.disabled_reason}\n")
+            stderr.write(
+                f"{step.provider.slug} stopped after {step.calls} call(s): {step.disabled_reason}\n"
+            )
     return steps

@@ -25,9 +25,21 @@ class ProviderForm(forms.ModelForm):
     class Meta:
         model = Provider
         fields = [
-            "slug", "name", "kind", "adapter", "base_url", "enabled", "priority",
-            "rate_limit_per_minute", "concurrency", "daily_quota", "timeout_seconds",
-            "cache_ttl_days", "price_per_call", "operation_prices", "config",
+            "slug",
+            "name",
+            "kind",
+            "adapter",
+            "base_url",
+            "enabled",
+            "priority",
+            "rate_limit_per_minute",
+            "concurrency",
+            "daily_quota",
+            "timeout_seconds",
+            "cache_ttl_days",
+            "price_per_call",
+            "operation_prices",
+            "config",
         ]
 
     def clean_new_credentials(self) -> dict | None:
@@ -77,8 +89,18 @@ class ProviderForm(forms.ModelForm):
 class ProviderAdmin(admin.ModelAdmin):
     form = ProviderForm
     list_display = [
-        "slug", "name", "kind", "adapter", "enabled", "priority", "rate_limit_per_minute",
-        "concurrency", "daily_quota", "price_per_call", "stored_credentials", "health",
+        "slug",
+        "name",
+        "kind",
+        "adapter",
+        "enabled",
+        "priority",
+        "rate_limit_per_minute",
+        "concurrency",
+        "daily_quota",
+        "price_per_call",
+        "stored_credentials",
+        "health",
     ]
     actions = ["test_connection"]
     list_filter = ["enabled", "kind", "adapter"]
@@ -87,8 +109,18 @@ class ProviderAdmin(admin.ModelAdmin):
     readonly_fields = ["stored_credentials", "health_detail", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["slug", "name", "kind", "adapter", "base_url", "enabled", "priority"]}),
-        ("Limits", {"fields": ["rate_limit_per_minute", "concurrency", "daily_quota",
-                               "timeout_seconds", "cache_ttl_days"]}),
+        (
+            "Limits",
+            {
+                "fields": [
+                    "rate_limit_per_minute",
+                    "concurrency",
+                    "daily_quota",
+                    "timeout_seconds",
+                    "cache_ttl_days",
+                ]
+            },
+        ),
         ("Pricing", {"fields": ["price_per_call", "operation_prices"]}),
         ("Credentials", {"fields": ["stored_credentials", "new_credentials", "clear_credentials"]}),
         ("Configuration", {"fields": ["config"], "classes": ["collapse"]}),
@@ -112,8 +144,11 @@ class ProviderAdmin(admin.ModelAdmin):
         from providers.health import provider_health
 
         h = provider_health(obj).as_dict()
-        return ", ".join(f"{k.replace('_', ' ')}: {v if v is not None else '-'}"
-                         for k, v in h.items() if k not in {"slug", "since"})
+        return ", ".join(
+            f"{k.replace('_', ' ')}: {v if v is not None else '-'}"
+            for k, v in h.items()
+            if k not in {"slug", "since"}
+        )
 
     @admin.action(description="Test connection (one real call with a canned input)")
     def test_connection(self, request, queryset):
@@ -143,8 +178,16 @@ class ProviderAdmin(admin.ModelAdmin):
 @admin.register(ProviderCall)
 class ProviderCallAdmin(admin.ModelAdmin):
     list_display = [
-        "created_at", "provider", "operation", "status", "error_code", "http_status",
-        "latency_ms", "cost", "cache_hit", "attempt",
+        "created_at",
+        "provider",
+        "operation",
+        "status",
+        "error_code",
+        "http_status",
+        "latency_ms",
+        "cost",
+        "cache_hit",
+        "attempt",
     ]
     list_filter = ["status", "operation", "cache_hit", "provider"]
     search_fields = ["input_fingerprint", "error_code"]

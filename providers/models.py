@@ -54,11 +54,15 @@ class Provider(models.Model):
         null=True, blank=True, help_text="Paid calls per UTC day; empty means no quota."
     )
     timeout_seconds = models.DecimalField(
-        max_digits=5, decimal_places=2, default=Decimal("15"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("15"),
         validators=[MinValueValidator(Decimal("0.1"))],
     )
     price_per_call = models.DecimalField(
-        max_digits=10, decimal_places=4, default=Decimal("0"),
+        max_digits=10,
+        decimal_places=4,
+        default=Decimal("0"),
         validators=[MinValueValidator(Decimal("0"))],
         help_text="Default cost of one successful operation, in the budget currency.",
     )
@@ -154,7 +158,10 @@ class ProviderCall(models.Model):
     cache_hit = models.BooleanField(default=False)
     attempt = models.PositiveSmallIntegerField(default=1)
     job_item = models.ForeignKey(
-        "enrichment.JobItem", null=True, blank=True, on_delete=models.SET_NULL,
+        "enrichment.JobItem",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="provider_calls",
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

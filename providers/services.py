@@ -18,23 +18,46 @@ EXPORT_VERSION = 1
 
 # One harmless, well-known input per operation for `providers test`.
 CANNED_INPUTS: dict[str, dict[str, str]] = {
-    Operation.FIND_EMAIL: {"first_name": "Patrick", "last_name": "Collison", "domain": "stripe.com"},
+    Operation.FIND_EMAIL: {
+        "first_name": "Patrick",
+        "last_name": "Collison",
+        "domain": "stripe.com",
+    },
     Operation.VERIFY_EMAIL: {"email": "patrick@stripe.com"},
-    Operation.ENRICH_PERSON: {"email": "patrick@stripe.com", "first_name": "Patrick",
-                              "last_name": "Collison", "domain": "stripe.com"},
+    Operation.ENRICH_PERSON: {
+        "email": "patrick@stripe.com",
+        "first_name": "Patrick",
+        "last_name": "Collison",
+        "domain": "stripe.com",
+    },
     Operation.ENRICH_COMPANY: {"domain": "stripe.com", "company_name": "Stripe"},
-    Operation.SEARCH_PEOPLE: {"domain": "stripe.com", "company_name": "Stripe",
-                              "title": "Head of Sales"},
+    Operation.SEARCH_PEOPLE: {
+        "domain": "stripe.com",
+        "company_name": "Stripe",
+        "title": "Head of Sales",
+    },
     Operation.TECHNOGRAPHICS: {"domain": "stripe.com"},
-    Operation.FIND_PHONE: {"first_name": "Patrick", "last_name": "Collison",
-                           "domain": "stripe.com", "linkedin_url": "https://www.linkedin.com/in/patrickcollison"},
+    Operation.FIND_PHONE: {
+        "first_name": "Patrick",
+        "last_name": "Collison",
+        "domain": "stripe.com",
+        "linkedin_url": "https://www.linkedin.com/in/patrickcollison",
+    },
 }
 
 _IMPORT_FIELDS = {
-    "name": str, "kind": str, "adapter": str, "base_url": str, "enabled": bool, "priority": int,
-    "rate_limit_per_minute": (int, type(None)), "concurrency": int,
-    "daily_quota": (int, type(None)), "cache_ttl_days": (int, type(None)),
-    "operation_prices": dict, "config": dict,
+    "name": str,
+    "kind": str,
+    "adapter": str,
+    "base_url": str,
+    "enabled": bool,
+    "priority": int,
+    "rate_limit_per_minute": (int, type(None)),
+    "concurrency": int,
+    "daily_quota": (int, type(None)),
+    "cache_ttl_days": (int, type(None)),
+    "operation_prices": dict,
+    "config": dict,
 }
 
 
@@ -140,11 +163,18 @@ def provider_test_connection(provider: Provider, operation: str | None = None) -
     except ProviderError as exc:
         return ConnectionTest(
             ok=exc.kind != "authentication" and exc.code not in {"network", "timeout"},
-            operation=op, latency_ms=(time.perf_counter() - started) * 1000,
-            status=f"{exc.kind}:{exc.code}", fields={}, error=str(exc),
+            operation=op,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            status=f"{exc.kind}:{exc.code}",
+            fields={},
+            error=str(exc),
         )
     return ConnectionTest(
-        ok=True, operation=op, latency_ms=(time.perf_counter() - started) * 1000,
+        ok=True,
+        operation=op,
+        latency_ms=(time.perf_counter() - started) * 1000,
         status="found" if result.found else "no match",
-        fields={k: {"value": v.value, "confidence": v.confidence} for k, v in result.fields.items()},
+        fields={
+            k: {"value": v.value, "confidence": v.confidence} for k, v in result.fields.items()
+        },
     )

@@ -16,9 +16,7 @@ def alice(django_user_model):
 
 @pytest.fixture
 def bob(django_user_model):
-    return django_user_model.objects.create_user(
-        "bob", "bob@example.org", "bob-pw", is_staff=True
-    )
+    return django_user_model.objects.create_user("bob", "bob@example.org", "bob-pw", is_staff=True)
 
 
 @pytest.fixture

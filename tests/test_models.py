@@ -60,8 +60,9 @@ def test_confidence_must_be_between_0_and_100():
 
 def test_an_approved_contact_must_have_passed_compliance():
     assert _violates(
-        lambda: EnrichedContactFactory(review_status=ReviewStatus.APPROVED,
-                                       compliance_check_passed=False)
+        lambda: EnrichedContactFactory(
+            review_status=ReviewStatus.APPROVED, compliance_check_passed=False
+        )
     )
     EnrichedContactFactory(review_status=ReviewStatus.APPROVED, compliance_check_passed=True)
 

@@ -115,7 +115,9 @@ def find_emails(
             results.append(item)
             continue
         domain, candidates = item
-        results.append(_pick(domain, candidates, mx[domain], probes.get(domain), patterns.get(domain)))
+        results.append(
+            _pick(domain, candidates, mx[domain], probes.get(domain), patterns.get(domain))
+        )
     return results
 
 
@@ -123,9 +125,7 @@ def find_email(parsed: ParsedName, domain: str, **kwargs: Any) -> FoundEmail | F
     return find_emails([FinderRequest(parsed, domain)], **kwargs)[0]
 
 
-def _probe(
-    ranked: list, mx: Mapping[str, MxResult], prober: SmtpProber
-) -> dict[str, DomainProbe]:
+def _probe(ranked: list, mx: Mapping[str, MxResult], prober: SmtpProber) -> dict[str, DomainProbe]:
     by_domain: dict[str, list[str]] = {}
     for item in ranked:
         if isinstance(item, FinderFailure) or not mx[item[0]].accepts_mail:
@@ -138,7 +138,9 @@ def _probe(
     if not by_domain:
         return {}
     with ThreadPoolExecutor(max_workers=min(8, len(by_domain))) as pool:
-        futures = {d: pool.submit(prober.probe, d, emails, mx[d]) for d, emails in by_domain.items()}
+        futures = {
+            d: pool.submit(prober.probe, d, emails, mx[d]) for d, emails in by_domain.items()
+        }
         return {d: f.result() for d, f in futures.items()}
 
 
@@ -173,7 +175,9 @@ def _pick(
             role=is_role_account(candidate.local_part),
             free_mail=False,
         )
-        retry = rcpt.retry_after if rcpt is not None and rcpt.outcome == RcptOutcome.UNKNOWN else None
+        retry = (
+            rcpt.retry_after if rcpt is not None and rcpt.outcome == RcptOutcome.UNKNOWN else None
+        )
         scored.append((candidate, score_email(evidence), smtp, retry))
     # Highest score wins; ties keep probability order (sorted is stable).
     best, score, smtp, retry = sorted(scored, key=lambda s: -s[1].score)[0]

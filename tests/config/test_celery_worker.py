@@ -23,10 +23,31 @@ def worker():
     queue = f"test-{os.getpid()}"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.test_settings"}
     proc = subprocess.Popen(  # noqa: S603 - our own worker command
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "prefork",
-         "--concurrency", "1", "-Q", queue, "--include", "tests.support.celery_tasks",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            "1",
+            "-Q",
+            queue,
+            "--include",
+            "tests.support.celery_tasks",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     yield queue
     proc.terminate()

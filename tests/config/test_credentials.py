@@ -53,9 +53,10 @@ def test_the_admin_never_shows_the_clear_key(alice_client):
         body = response.content.decode()
         assert PLAIN_KEY not in body
         assert provider.credentials_encrypted not in body
-    assert "api_key: ••••••" in alice_client.get(
-        f"/admin/providers/provider/{provider.pk}/change/"
-    ).content.decode()
+    assert (
+        "api_key: ••••••"
+        in alice_client.get(f"/admin/providers/provider/{provider.pk}/change/").content.decode()
+    )
 
 
 @pytest.mark.django_db
@@ -66,8 +67,11 @@ def test_the_admin_sets_credentials_write_only(alice_client):
     data = {k: v for k, v in form.initial.items() if v is not None}
     data.update(
         {
-            "timeout_seconds": "15", "price_per_call": "0.01", "operation_prices": "{}",
-            "config": "{}", "new_credentials": f'{{"api_key": "{PLAIN_KEY}"}}',
+            "timeout_seconds": "15",
+            "price_per_call": "0.01",
+            "operation_prices": "{}",
+            "config": "{}",
+            "new_credentials": f'{{"api_key": "{PLAIN_KEY}"}}',
         }
     )
     response = alice_client.post(url, data)

@@ -9,11 +9,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _import_settings(**env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG",
-                                                               "FIELD_ENCRYPTION_KEY"}}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "DEBUG", "FIELD_ENCRYPTION_KEY"}
+    }
     return subprocess.run(
         [sys.executable, "-c", "import config.settings"],
-        cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -43,7 +50,10 @@ def test_it_reads_secrets_from_a_file(tmp_path):
     secret_file.write_text("y" * 50 + "\n")
     result = subprocess.run(
         [sys.executable, "-c", "import config.settings as s; print(s.SECRET_KEY)"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, "SECRET_KEY_FILE": str(secret_file)},
     )
     assert result.stdout.strip() == "y" * 50

@@ -46,8 +46,9 @@ def test_it_stops_at_the_first_confident_answer(hunter, httpserver):
     httpserver.expect_request("/v2/email-finder").respond_with_json(body)
     ProviderFactory(slug="sandbox", adapter="sandbox")
     leads = _leads()
-    run_provider_step(leads, mapping=MAPPING, fields=["email"], providers=["hunter", "sandbox"],
-                      min_confidence=50)
+    run_provider_step(
+        leads, mapping=MAPPING, fields=["email"], providers=["hunter", "sandbox"], min_confidence=50
+    )
     assert leads[0].result["email_source"] == "hunter"
     assert leads[0].result["email"] == body["data"]["email"]
     assert not ProviderCall.objects.filter(provider__slug="sandbox").exists()
@@ -60,8 +61,9 @@ def test_it_falls_through_to_the_next_provider_and_drops_a_dead_one(hunter, http
     )
     ProviderFactory(slug="sandbox", adapter="sandbox")
     leads = _leads(3)
-    steps = run_provider_step(leads, mapping=MAPPING, fields=["email"],
-                              providers=["hunter", "sandbox"], min_confidence=50)
+    steps = run_provider_step(
+        leads, mapping=MAPPING, fields=["email"], providers=["hunter", "sandbox"], min_confidence=50
+    )
     assert [lead.result["email_source"] for lead in leads] == ["sandbox"] * 3
     assert "synthetic" in leads[0].result["email_reason"]
     assert leads[0].result["provider_errors"] == ["hunter: authentication/invalid_key"]
@@ -74,8 +76,7 @@ def test_unknown_providers_are_refused():
         run_provider_step(_leads(), mapping=MAPPING, fields=["email"], providers=["ghost"])
 
 
-def test_a_domain_search_teaches_enrich_the_domains_pattern(hunter, httpserver, tmp_path,
-                                                             settings):
+def test_a_domain_search_teaches_enrich_the_domains_pattern(hunter, httpserver, tmp_path, settings):
     from io import StringIO
 
     from django.core.management import call_command
@@ -88,8 +89,18 @@ def test_a_domain_search_teaches_enrich_the_domains_pattern(hunter, httpserver, 
     source = tmp_path / "in.csv"
     source.write_text("first_name,last_name,domain\nJane,Doe,stripe.com\nJohn,Roe,stripe.com\n")
     out = tmp_path / "out.csv"
-    call_command("enrich", str(source), "-o", str(out), "--providers", "hunter",
-                 "--fields", "title", stdout=StringIO(), stderr=StringIO())
+    call_command(
+        "enrich",
+        str(source),
+        "-o",
+        str(out),
+        "--providers",
+        "hunter",
+        "--fields",
+        "title",
+        stdout=StringIO(),
+        stderr=StringIO(),
+    )
     # Hunter knows patrick@stripe.com for Patrick Collison: the {first} pattern.
     assert DomainPattern.objects.get(domain="stripe.com").top_pattern == "first"
     assert "jane@stripe.com" in out.read_text()

@@ -11,12 +11,21 @@ pytestmark = pytest.mark.django_db
 def test_the_changelist_shows_health_from_the_ledger(alice_client):
     provider = ProviderFactory(slug="hunter", adapter="hunter")
     for latency in (100, 200, 300):
-        ProviderCall.objects.create(provider=provider, operation="find_email",
-                                    input_fingerprint="f" * 64, status=CallStatus.SUCCESS,
-                                    latency_ms=latency)
-    ProviderCall.objects.create(provider=provider, operation="find_email",
-                                input_fingerprint="f" * 64, status=CallStatus.ERROR,
-                                error_code="server_error", latency_ms=50)
+        ProviderCall.objects.create(
+            provider=provider,
+            operation="find_email",
+            input_fingerprint="f" * 64,
+            status=CallStatus.SUCCESS,
+            latency_ms=latency,
+        )
+    ProviderCall.objects.create(
+        provider=provider,
+        operation="find_email",
+        input_fingerprint="f" * 64,
+        status=CallStatus.ERROR,
+        error_code="server_error",
+        latency_ms=50,
+    )
     body = alice_client.get("/admin/providers/provider/").content.decode()
     assert "4 calls, 75% ok" in body
 
@@ -28,7 +37,8 @@ def test_the_test_connection_action_reports_each_provider(alice_client):
     provider = ProviderFactory(slug="sandbox", adapter="sandbox")
     response = alice_client.post(
         "/admin/providers/provider/",
-        {"action": "test_connection", "_selected_action": [provider.pk]}, follow=True,
+        {"action": "test_connection", "_selected_action": [provider.pk]},
+        follow=True,
     )
     text = " ".join(str(m) for m in response.context["messages"])
     assert "sandbox find_email: found" in text
@@ -36,10 +46,18 @@ def test_the_test_connection_action_reports_each_provider(alice_client):
 
 def test_a_generic_provider_with_a_broken_config_is_refused(alice_client):
     data = {
-        "slug": "acme-api", "name": "Acme API", "kind": "generic", "adapter": "generic",
-        "base_url": "https://api.acme.example", "enabled": "on", "priority": "100",
-        "concurrency": "4", "timeout_seconds": "10", "price_per_call": "0.01",
-        "operation_prices": "{}", "config": '{"operations": {"find_email": {"method": "GET"}}}',
+        "slug": "acme-api",
+        "name": "Acme API",
+        "kind": "generic",
+        "adapter": "generic",
+        "base_url": "https://api.acme.example",
+        "enabled": "on",
+        "priority": "100",
+        "concurrency": "4",
+        "timeout_seconds": "10",
+        "price_per_call": "0.01",
+        "operation_prices": "{}",
+        "config": '{"operations": {"find_email": {"method": "GET"}}}',
     }
     response = alice_client.post("/admin/providers/provider/add/", data)
     assert response.status_code == 200  # the form came back with errors

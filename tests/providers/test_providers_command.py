@@ -21,8 +21,9 @@ def _run(*args) -> str:
 
 
 def test_export_then_import_round_trips_without_secrets(tmp_path):
-    provider = ProviderFactory(slug="pdl", adapter="pdl", rate_limit_per_minute=100,
-                               config={"min_likelihood": 6})
+    provider = ProviderFactory(
+        slug="pdl", adapter="pdl", rate_limit_per_minute=100, config={"min_likelihood": 6}
+    )
     provider.set_credentials({"api_key": SECRET})
     provider.save()
     path = tmp_path / "providers.json"
@@ -45,11 +46,15 @@ def test_export_then_import_round_trips_without_secrets(tmp_path):
     ("payload", "message"),
     [
         ({"providers": [{"slug": "x", "adapter": "nope"}]}, "unknown adapter"),
-        ({"providers": [{"slug": "x", "adapter": "hunter", "credentials": {"api_key": "k"}}]},
-         "credentials cannot be imported"),
+        (
+            {"providers": [{"slug": "x", "adapter": "hunter", "credentials": {"api_key": "k"}}]},
+            "credentials cannot be imported",
+        ),
         ({"providers": [{"slug": "x", "adapter": "hunter", "concurrency": "many"}]}, "wrong type"),
-        ({"providers": [{"slug": "x", "adapter": "generic", "config": {"operations": 3}}]},
-         "provider 'x'"),
+        (
+            {"providers": [{"slug": "x", "adapter": "generic", "config": {"operations": 3}}]},
+            "provider 'x'",
+        ),
         ({"nope": []}, "'providers' list"),
     ],
 )

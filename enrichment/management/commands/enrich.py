@@ -29,23 +29,40 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("input", help="CSV file with a header row")
         parser.add_argument("-o", "--output", help="where to write the enriched CSV")
-        parser.add_argument("--providers", default="",
-                            help="comma-separated provider slugs to ask, in order")
-        parser.add_argument("--fields", default="",
-                            help="comma-separated canonical fields to fill (default: email)")
-        parser.add_argument("--min-confidence", type=int, default=80,
-                            help="a provider's answer counts from this confidence (0-100)")
-        parser.add_argument("--offline", action="store_true",
-                            help="no network at all: no DNS, SMTP or provider calls")
-        parser.add_argument("--smtp", action="store_true",
-                            help="probe candidates over SMTP (needs outbound port 25)")
-        parser.add_argument("--show-mapping", action="store_true",
-                            help="print the inferred column mapping as JSON and exit")
-        parser.add_argument("--map", default="",
-                            help="override the mapping: field=Header,field2=Header 2")
+        parser.add_argument(
+            "--providers", default="", help="comma-separated provider slugs to ask, in order"
+        )
+        parser.add_argument(
+            "--fields", default="", help="comma-separated canonical fields to fill (default: email)"
+        )
+        parser.add_argument(
+            "--min-confidence",
+            type=int,
+            default=80,
+            help="a provider's answer counts from this confidence (0-100)",
+        )
+        parser.add_argument(
+            "--offline",
+            action="store_true",
+            help="no network at all: no DNS, SMTP or provider calls",
+        )
+        parser.add_argument(
+            "--smtp",
+            action="store_true",
+            help="probe candidates over SMTP (needs outbound port 25)",
+        )
+        parser.add_argument(
+            "--show-mapping",
+            action="store_true",
+            help="print the inferred column mapping as JSON and exit",
+        )
+        parser.add_argument(
+            "--map", default="", help="override the mapping: field=Header,field2=Header 2"
+        )
         parser.add_argument("--project", help="project slug to file the job and contacts under")
-        parser.add_argument("--no-save", action="store_true",
-                            help="do not store the job and contacts for review")
+        parser.add_argument(
+            "--no-save", action="store_true", help="do not store the job and contacts for review"
+        )
 
     def handle(self, *args, **opts):
         try:
@@ -84,23 +101,34 @@ class Command(BaseCommand):
         leads = read_leads(table.rows, mapping)
         services.mark_suppressed(leads)
         resolver = MxResolver(offline=True) if opts["offline"] else MxResolver()
-        with tqdm(total=len(leads), unit="row", desc="emails", disable=None,
-                  file=self.stderr._out) as bar:
+        with tqdm(
+            total=len(leads), unit="row", desc="emails", disable=None, file=self.stderr._out
+        ) as bar:
             run_email_step(
                 [lead for lead in leads if not lead.result],
                 learn=lambda domains, known: services.domain_patterns_learn(
                     domains=domains,
-                    extra=[*known, *services.known_emails_from_providers(
-                        domains=domains, providers=steps_providers
-                    )],
+                    extra=[
+                        *known,
+                        *services.known_emails_from_providers(
+                            domains=domains, providers=steps_providers
+                        ),
+                    ],
                 ),
-                resolver=resolver, smtp=opts["smtp"] and not opts["offline"],
+                resolver=resolver,
+                smtp=opts["smtp"] and not opts["offline"],
                 progress=bar.update,
             )
         if providers:
             try:
-                run_provider_step(leads, mapping=mapping, fields=fields, providers=providers,
-                                  min_confidence=opts["min_confidence"], stderr=self.stderr._out)
+                run_provider_step(
+                    leads,
+                    mapping=mapping,
+                    fields=fields,
+                    providers=providers,
+                    min_confidence=opts["min_confidence"],
+                    stderr=self.stderr._out,
+                )
             except ValueError as exc:
                 raise CommandError(str(exc)) from None
 
@@ -108,9 +136,16 @@ class Command(BaseCommand):
         write_csv(opts["output"], headers, (_output_row(lead, mapping) for lead in leads))
         if not opts["no_save"]:
             job = services.job_create_bulk(
-                rows=table.rows, mapping=mapping, name=Path(opts["input"]).name,
-                options={"fields": fields, "providers": providers, "smtp": opts["smtp"],
-                         "offline": opts["offline"], "via": "command"},
+                rows=table.rows,
+                mapping=mapping,
+                name=Path(opts["input"]).name,
+                options={
+                    "fields": fields,
+                    "providers": providers,
+                    "smtp": opts["smtp"],
+                    "offline": opts["offline"],
+                    "via": "command",
+                },
                 project=project,
             )
             services.job_store_results(job=job, leads=leads)
@@ -125,7 +160,8 @@ class Command(BaseCommand):
 
 def _output_headers(headers: list[str], mapping: dict[str, str], fields: list[str]) -> list[str]:
     extra = [
-        f for f in CANONICAL_FIELDS
+        f
+        for f in CANONICAL_FIELDS
         if (f in ALWAYS_ADDED or f in fields or f in mapping) and f not in headers
     ]
     return [*headers, *extra, *(f for f in EMAIL_RESULT_FIELDS if f not in headers)]

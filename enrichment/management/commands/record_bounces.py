@@ -53,8 +53,9 @@ def _entries(raw: bytes) -> list[tuple[str, str]] | None:
     column = infer_mapping(table.headers).get("email")
     if column is None:
         return None
-    reason_column = next((h for h in table.headers if h.lower() in {"reason", "error",
-                                                                   "diagnostic"}), None)
+    reason_column = next(
+        (h for h in table.headers if h.lower() in {"reason", "error", "diagnostic"}), None
+    )
     return [
         (row[column].strip(), row.get(reason_column, "") if reason_column else "")
         for row in table.rows

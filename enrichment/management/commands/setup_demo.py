@@ -53,12 +53,18 @@ class Command(BaseCommand):
         )
         for position, field in enumerate(SANDBOX_FIELDS, start=1):
             WaterfallStep.objects.get_or_create(
-                project=None, field=field, provider=sandbox,
+                project=None,
+                field=field,
+                provider=sandbox,
                 defaults={"position": 100 + position, "min_confidence": 80},
             )
         Project.objects.get_or_create(
-            slug="demo", defaults={"name": "Demo", "created_by": user,
-                                   "description": "Try the product on docs/sample_leads.csv."}
+            slug="demo",
+            defaults={
+                "name": "Demo",
+                "created_by": user,
+                "description": "Try the product on docs/sample_leads.csv.",
+            },
         )
         base = f"http://{host}:{port}"
         self.stdout.write(self.style.SUCCESS("Demo instance ready."))

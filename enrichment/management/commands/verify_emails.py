@@ -11,7 +11,14 @@ from enrichment.emails.mx import MxResolver
 from enrichment.emails.verify import verify_emails
 
 RESULT_COLUMNS = (
-    "email", "status", "score", "mx_host", "catch_all", "disposable", "role", "free_mail",
+    "email",
+    "status",
+    "score",
+    "mx_host",
+    "catch_all",
+    "disposable",
+    "role",
+    "free_mail",
     "reason",
 )
 
@@ -29,14 +36,28 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("input", help="CSV with an email column")
         parser.add_argument("-o", "--output", required=True, help="where to write the results")
-        parser.add_argument("--smtp", action="store_true",
-                            help="also probe mailboxes over SMTP (needs outbound port 25)")
+        parser.add_argument(
+            "--smtp",
+            action="store_true",
+            help="also probe mailboxes over SMTP (needs outbound port 25)",
+        )
         parser.add_argument("--column", help="name of the email column (default: inferred)")
-        parser.add_argument("--keep-columns", action="store_true",
-                            help="copy the input's other columns to the output too")
+        parser.add_argument(
+            "--keep-columns",
+            action="store_true",
+            help="copy the input's other columns to the output too",
+        )
 
-    def handle(self, *args, input: str, output: str, smtp: bool, column: str | None,
-               keep_columns: bool, **options):
+    def handle(
+        self,
+        *args,
+        input: str,
+        output: str,
+        smtp: bool,
+        column: str | None,
+        keep_columns: bool,
+        **options,
+    ):
         try:
             table = read_csv(input)
         except CsvError as exc:
@@ -48,8 +69,12 @@ class Command(BaseCommand):
         emails = [row[column].strip() for row in table.rows]
         with tqdm(total=len(emails), unit="email", disable=None, file=self.stderr._out) as bar:
             results = list(
-                verify_emails(emails, smtp=smtp, resolver=MxResolver(),
-                              progress=lambda done, total: bar.update(done - bar.n))
+                verify_emails(
+                    emails,
+                    smtp=smtp,
+                    resolver=MxResolver(),
+                    progress=lambda done, total: bar.update(done - bar.n),
+                )
             )
         extra = [h for h in table.headers if h != column] if keep_columns else []
         counts: dict[str, int] = {}
@@ -59,10 +84,15 @@ class Command(BaseCommand):
                 counts[result.status] = counts.get(result.status, 0) + 1
                 yield {
                     **{h: row[h] for h in extra},
-                    "email": row[column], "status": result.status, "score": result.score,
-                    "mx_host": result.mx_host or "", "catch_all": _flag(result.catch_all),
-                    "disposable": _flag(result.disposable), "role": _flag(result.role),
-                    "free_mail": _flag(result.free_mail), "reason": result.reason,
+                    "email": row[column],
+                    "status": result.status,
+                    "score": result.score,
+                    "mx_host": result.mx_host or "",
+                    "catch_all": _flag(result.catch_all),
+                    "disposable": _flag(result.disposable),
+                    "role": _flag(result.role),
+                    "free_mail": _flag(result.free_mail),
+                    "reason": result.reason,
                 }
 
         write_csv(output, [*extra, *RESULT_COLUMNS], rows())

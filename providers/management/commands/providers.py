@@ -37,17 +37,24 @@ class Command(BaseCommand):
             health = provider_health(provider)
             rows.append(
                 {
-                    "slug": provider.slug, "kind": provider.kind, "adapter": provider.adapter,
-                    "enabled": provider.enabled, "rate_limit_per_minute": provider.rate_limit_per_minute,
-                    "concurrency": provider.concurrency, "daily_quota": provider.daily_quota,
-                    "credentials": bool(provider.has_credentials), "health": health.as_dict(),
+                    "slug": provider.slug,
+                    "kind": provider.kind,
+                    "adapter": provider.adapter,
+                    "enabled": provider.enabled,
+                    "rate_limit_per_minute": provider.rate_limit_per_minute,
+                    "concurrency": provider.concurrency,
+                    "daily_quota": provider.daily_quota,
+                    "credentials": bool(provider.has_credentials),
+                    "health": health.as_dict(),
                 }
             )
         if json:
             self.stdout.write(_json(rows))
             return
-        header = f"{'slug':<16} {'kind':<8} {'on':<3} {'rpm':>6} {'conc':>4} {'quota':>7} " \
-                 f"{'calls':>6} {'ok%':>5} {'p50ms':>6} {'p95ms':>6} {'breaker':<9} spend today"
+        header = (
+            f"{'slug':<16} {'kind':<8} {'on':<3} {'rpm':>6} {'conc':>4} {'quota':>7} "
+            f"{'calls':>6} {'ok%':>5} {'p50ms':>6} {'p95ms':>6} {'breaker':<9} spend today"
+        )
         self.stdout.write(header)
         for r in rows:
             h = r["health"]

@@ -28,15 +28,18 @@ def zone(dns_server, settings):
 
 def _known(first, last, email):
     contact = EnrichedContactFactory(first_name=first, last_name=last, domain="acme.example")
-    return ContactEmailFactory(contact=contact, email=email,
-                               generation_method=GenerationMethod.IMPORT)
+    return ContactEmailFactory(
+        contact=contact, email=email, generation_method=GenerationMethod.IMPORT
+    )
 
 
 def test_find_api_uses_stored_evidence_and_explains_the_score(alice_client, zone):
     _known("John", "Smith", "jsmith@acme.example")
-    response = alice_client.post("/api/enrichment/emails/find",
-                                 {"full_name": "Dr. Jane Doe", "domain": "https://acme.example/"},
-                                 content_type="application/json")
+    response = alice_client.post(
+        "/api/enrichment/emails/find",
+        {"full_name": "Dr. Jane Doe", "domain": "https://acme.example/"},
+        content_type="application/json",
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["email"] == "jdoe@acme.example"
@@ -47,31 +50,40 @@ def test_find_api_uses_stored_evidence_and_explains_the_score(alice_client, zone
 def test_find_api_errors_are_json_with_a_code(alice_client):
     from django.test import Client
 
-    bad = alice_client.post("/api/enrichment/emails/find", {"domain": "acme.example"},
-                            content_type="application/json")
+    bad = alice_client.post(
+        "/api/enrichment/emails/find", {"domain": "acme.example"}, content_type="application/json"
+    )
     assert bad.status_code == 400 and bad.json()["error"] == "invalid"
-    webmail = alice_client.post("/api/enrichment/emails/find",
-                                {"full_name": "Jane Doe", "domain": "gmail.com"},
-                                content_type="application/json")
+    webmail = alice_client.post(
+        "/api/enrichment/emails/find",
+        {"full_name": "Jane Doe", "domain": "gmail.com"},
+        content_type="application/json",
+    )
     assert webmail.status_code == 422 and webmail.json()["error"] == "not_findable"
     assert Client().post("/api/enrichment/emails/find", {}).status_code == 403
 
 
 def test_verify_api(alice_client, zone):
-    body = alice_client.post("/api/enrichment/emails/verify", {"email": "jane@acme.example"},
-                             content_type="application/json").json()
+    body = alice_client.post(
+        "/api/enrichment/emails/verify",
+        {"email": "jane@acme.example"},
+        content_type="application/json",
+    ).json()
     assert body["status"] == "unknown" and body["mx_host"] == "mx.acme.example"
 
 
 def test_bounce_api_marks_the_address(alice_client, zone):
     _known("John", "Smith", "jsmith@acme.example")
-    response = alice_client.post("/api/enrichment/bounces",
-                                 {"email": "jsmith@acme.example", "reason": "550 5.1.1"},
-                                 content_type="application/json")
+    response = alice_client.post(
+        "/api/enrichment/bounces",
+        {"email": "jsmith@acme.example", "reason": "550 5.1.1"},
+        content_type="application/json",
+    )
     assert response.status_code == 201
     assert ContactEmail.objects.get().verification_status == "invalid"
-    missing = alice_client.post("/api/enrichment/bounces", {"email": "x@acme.example"},
-                                content_type="application/json")
+    missing = alice_client.post(
+        "/api/enrichment/bounces", {"email": "x@acme.example"}, content_type="application/json"
+    )
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
 
 
@@ -81,8 +93,9 @@ def test_admin_shows_the_breakdown_and_records_bounces(alice_client, zone):
     email.save()
     page = alice_client.get(f"/admin/contacts/contactemail/{email.pk}/change/").content.decode()
     assert "MX records present" in page
-    alice_client.post("/admin/contacts/contactemail/",
-                      {"action": "record_bounce", "_selected_action": [email.pk]})
+    alice_client.post(
+        "/admin/contacts/contactemail/", {"action": "record_bounce", "_selected_action": [email.pk]}
+    )
     email.refresh_from_db()
     assert email.bounced_at is not None
 
@@ -90,7 +103,9 @@ def test_admin_shows_the_breakdown_and_records_bounces(alice_client, zone):
 def test_the_job_task_processes_every_row_once(zone, django_capture_on_commit_callbacks):
     job = job_create_bulk(
         rows=[{"name": "Jane Doe", "domain": "acme.example"}, {"name": "", "domain": "x"}],
-        mapping={"full_name": "name", "domain": "domain"}, name="api rows", options={},
+        mapping={"full_name": "name", "domain": "domain"},
+        name="api rows",
+        options={},
     )
     outcome = tasks.process_email_job.apply(args=[job.pk]).get()
     job.refresh_from_db()
@@ -109,8 +124,11 @@ def test_greylisted_probes_are_retried_later_with_a_countdown(
     settings.ENRICH_SMTP_PORT = smtp.port
     email = _known("Jane", "Doe", "jane@acme.example")
     queued = []
-    monkeypatch.setattr(tasks.verify_contact_emails, "apply_async",
-                        lambda args, kwargs, countdown: queued.append((args, kwargs, countdown)))
+    monkeypatch.setattr(
+        tasks.verify_contact_emails,
+        "apply_async",
+        lambda args, kwargs, countdown: queued.append((args, kwargs, countdown)),
+    )
     with django_capture_on_commit_callbacks(execute=True):
         result = tasks.verify_contact_emails.apply(args=[[email.pk]], kwargs={"smtp": True}).get()
     assert result["greylisted"] == 1

@@ -20,7 +20,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 @pytest.fixture
 def zones(dns_server, settings):
     server = dns_server(
-        {**mail_zone("acme.example"), **mail_zone("globex.example"), "nomail.example": {"MX": ["0 ."]}}
+        {
+            **mail_zone("acme.example"),
+            **mail_zone("globex.example"),
+            "nomail.example": {"MX": ["0 ."]},
+        }
     )
     settings.ENRICH_DNS_NAMESERVERS = [server.nameserver]
     settings.ENRICH_OFFLINE = False
@@ -64,8 +68,11 @@ def test_show_mapping_prints_the_inferred_mapping(tmp_path):
     path = _write(tmp_path, "in.csv", LEADS)
     mapping = json.loads(_call("enrich", str(path), "--show-mapping"))
     assert mapping == {
-        "first_name": "First Name", "last_name": "Surname", "email": "Work Email",
-        "company_name": "Company", "domain": "Website",
+        "first_name": "First Name",
+        "last_name": "Surname",
+        "email": "Work Email",
+        "company_name": "Company",
+        "domain": "Website",
     }
 
 
@@ -134,15 +141,32 @@ def test_enrich_rejects_a_broken_file(tmp_path):
 
 
 def test_verify_emails_writes_one_result_per_row(tmp_path, zones):
-    path = _write(tmp_path, "emails.csv", [
-        ["Email"], ["jane@acme.example"], ["info@acme.example"], ["x@nomail.example"],
-        ["x@nowhere.example"], ["not-an-email"],
-    ])
+    path = _write(
+        tmp_path,
+        "emails.csv",
+        [
+            ["Email"],
+            ["jane@acme.example"],
+            ["info@acme.example"],
+            ["x@nomail.example"],
+            ["x@nowhere.example"],
+            ["not-an-email"],
+        ],
+    )
     out = tmp_path / "out.csv"
     _call("verify_emails", str(path), "-o", str(out))
     rows = _read(out)
-    assert list(rows[0]) == ["email", "status", "score", "mx_host", "catch_all", "disposable",
-                             "role", "free_mail", "reason"]
+    assert list(rows[0]) == [
+        "email",
+        "status",
+        "score",
+        "mx_host",
+        "catch_all",
+        "disposable",
+        "role",
+        "free_mail",
+        "reason",
+    ]
     assert [r["status"] for r in rows] == ["unknown", "unknown", "invalid", "invalid", "invalid"]
     assert rows[0]["mx_host"] == "mx.acme.example"
     assert rows[1]["role"] == "true"
@@ -157,9 +181,12 @@ def test_verify_emails_needs_an_email_column(tmp_path):
 
 
 def test_a_bounce_marks_the_address_invalid_and_moves_the_next_guess(tmp_path, zones):
-    rows = [["first", "last", "domain", "email"],
-            ["John", "Smith", "acme.example", "jsmith@acme.example"],
-            ["Jane", "Doe", "acme.example", ""], ["Bob", "Ray", "acme.example", ""]]
+    rows = [
+        ["first", "last", "domain", "email"],
+        ["John", "Smith", "acme.example", "jsmith@acme.example"],
+        ["Jane", "Doe", "acme.example", ""],
+        ["Bob", "Ray", "acme.example", ""],
+    ]
     _call("enrich", str(_write(tmp_path, "in.csv", rows)), "-o", str(tmp_path / "o.csv"))
     assert ContactEmail.objects.filter(email="jdoe@acme.example").exists()
     bounces = tmp_path / "bounces.txt"

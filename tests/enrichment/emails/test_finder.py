@@ -33,8 +33,9 @@ def test_it_guesses_the_prior_pattern_with_no_evidence(dns_server, make_resolver
 def test_one_known_address_switches_the_guess_to_its_pattern(dns_server, make_resolver):
     resolver = make_resolver(dns_server(mail_zone(DOMAIN)))
     patterns = _learned(("jsmith@acme.example", "John", "Smith"))
-    found = find_email(parse_name_parts("Jane", "Doe"), DOMAIN, patterns=patterns,
-                       resolver=resolver)
+    found = find_email(
+        parse_name_parts("Jane", "Doe"), DOMAIN, patterns=patterns, resolver=resolver
+    )
     assert found.email == "jdoe@acme.example"
     assert found.domain_pattern == "flast"
     assert found.domain_pattern_support == 1
@@ -42,14 +43,16 @@ def test_one_known_address_switches_the_guess_to_its_pattern(dns_server, make_re
     assert sum(f["points"] for f in found.breakdown) == found.score
 
 
-def test_smtp_picks_the_candidate_the_server_accepts(dns_server, make_resolver, smtp_server,
-                                                      make_prober):
+def test_smtp_picks_the_candidate_the_server_accepts(
+    dns_server, make_resolver, smtp_server, make_prober
+):
     resolver = make_resolver(dns_server(mail_zone(DOMAIN)))
     smtp = smtp_server(KnownMailboxes({"jdoe@acme.example"}))
     prober = make_prober(smtp, resolver)
     # No evidence: first.last ranks first, but only jdoe exists on the server.
-    found = find_email(parse_name_parts("Jane", "Doe"), DOMAIN, resolver=resolver,
-                       prober=prober, smtp=True)
+    found = find_email(
+        parse_name_parts("Jane", "Doe"), DOMAIN, resolver=resolver, prober=prober, smtp=True
+    )
     assert found.email == "jdoe@acme.example"
     assert found.smtp == "accepted"
     assert found.status == "verified"
@@ -57,12 +60,14 @@ def test_smtp_picks_the_candidate_the_server_accepts(dns_server, make_resolver, 
     assert "DATA" not in smtp.verbs()
 
 
-def test_on_a_catch_all_domain_acceptance_proves_nothing(dns_server, make_resolver, smtp_server,
-                                                          make_prober):
+def test_on_a_catch_all_domain_acceptance_proves_nothing(
+    dns_server, make_resolver, smtp_server, make_prober
+):
     resolver = make_resolver(dns_server(mail_zone(DOMAIN)))
     prober = make_prober(smtp_server(AcceptAll()), resolver)
-    found = find_email(parse_name_parts("Jane", "Doe"), DOMAIN, resolver=resolver,
-                       prober=prober, smtp=True)
+    found = find_email(
+        parse_name_parts("Jane", "Doe"), DOMAIN, resolver=resolver, prober=prober, smtp=True
+    )
     assert found.catch_all is True
     assert found.email == "jane.doe@acme.example"  # the prior decides, not the server
     assert found.status != "verified"

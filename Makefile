@@ -9,12 +9,20 @@ PY := .venv/bin/python
 TEST_DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/leadforge
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test services lint format migrate demo bench clean
+.PHONY: install lock run test services lint format migrate demo bench clean
 
-install:  ## Create .venv with the locked dependencies (uses this machine's Python 3.11)
+UV := PATH="$$HOME/.local/bin:$$PATH" uv
+
+install:  ## Create .venv with the locked, hash-checked dependencies (this machine's Python 3.11)
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet --break-system-packages uv
-	@PATH="$$HOME/.local/bin:$$PATH" uv sync --frozen --python python3.11 --quiet
+	@test -x $(PY) || $(UV) venv --quiet --python python3.11 .venv
+	@$(UV) pip sync --quiet --python $(PY) --require-hashes requirements-dev.lock
 	@echo "installed: $$($(PY) -c 'import django, sys; print("Python", sys.version.split()[0], "Django", django.get_version())')"
+
+lock:  ## Re-resolve pyproject.toml into the two hash-pinned lock files
+	@$(UV) lock --quiet
+	@$(UV) export --quiet --frozen --format requirements-txt --no-dev --no-emit-project --no-header -o requirements.lock
+	@$(UV) export --quiet --frozen --format requirements-txt --all-groups --no-emit-project --no-header -o requirements-dev.lock
 
 migrate: install
 	@$(PY) manage.py migrate --no-input -v0

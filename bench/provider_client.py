@@ -66,7 +66,7 @@ from providers.adapters.base import (  # noqa: E402 - needs ROOT on sys.path
     ensure_mapping,
 )
 
-COMMAND = "cd /work/main && .venv/bin/python bench/provider_client.py"
+COMMAND = ".venv/bin/python bench/provider_client.py"
 CALLS = 5_000
 LIMITS_PER_SECOND = (50, 100, 200)
 CONCURRENCY = 8

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMAND = "cd /work/main && .venv/bin/python bench/verify_emails.py"
+COMMAND = ".venv/bin/python bench/verify_emails.py"
 
 EMAILS = 10_000
 DOMAINS = 500

@@ -181,3 +181,41 @@ def test_it_recognises_role_accounts(local, role):
 )
 def test_it_suggests_fixes_for_typos_of_popular_domains(domain, suggestion):
     assert suggest_typo(domain) == suggestion
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "Jane.Doe@Acme.com",
+        "jane..doe@acme.com",
+        ".jane@acme.com",
+        "jane.@acme.com",
+        "jane+tag@acme.com",
+        "o'brien@acme.ie",
+        "jane@acme",
+        "jane@-acme.com",
+        "jane@acme..com",
+        "jane@localhost",
+        "jane@acme.test",
+        "jane@bücher.de",
+        "jane@xn--bcher-kva.de",
+        "x" * 65 + "@acme.com",
+        "jane@" + "a" * 64 + ".com",
+        "jane@" + ("a" * 60 + ".") * 4 + "com",
+        "jane doe@acme.com",
+        "jane@acme.com.",
+        "jane@[127.0.0.1]",
+        "jane@acme_corp.com",
+    ],
+)
+def test_the_fast_path_agrees_with_email_validator(address):
+    from email_validator import EmailNotValidError, validate_email
+
+    ours = check_syntax(address)
+    try:
+        theirs = validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        assert not ours.valid, address
+    else:
+        assert ours.valid and ours.domain == theirs.ascii_domain, address
+        assert ours.normalized == f"{theirs.local_part.lower()}@{theirs.domain}"

@@ -147,15 +147,6 @@ def email_record_bounce(
     return BounceOutcome(email=email, addresses_marked=len(rows))
 
 
-def stored_patterns(domains: Iterable[str]) -> dict[str, LearnedPattern]:
-    """The last learned pattern of each domain that has one."""
-    return {
-        row.domain: LearnedPattern.from_dict(row.evidence)
-        for row in DomainPattern.objects.filter(domain__in={d.lower() for d in domains})
-        if row.evidence
-    }
-
-
 def _contact_for(lead, mapping: dict[str, str], job: EnrichmentJob, project) -> EnrichedContact:
     """A contact awaiting review, with the names as the user wrote them."""
     first, last = (

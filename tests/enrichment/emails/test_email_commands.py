@@ -202,3 +202,16 @@ def test_a_bounce_marks_the_address_invalid_and_moves_the_next_guess(tmp_path, z
     second = _write(tmp_path, "b.csv", [["name", "domain"], ["Zed Zulu", "acme.example"]])
     _call("enrich", str(second), "-o", str(tmp_path / "b_out.csv"))
     assert _read(tmp_path / "b_out.csv")[0]["email"] != "zzulu@acme.example"
+
+
+def test_erased_people_are_not_processed_or_stored(tmp_path, zones):
+    from contacts.models import Suppression, SuppressionKind, suppression_hash
+
+    Suppression.objects.create(kind=SuppressionKind.EMAIL,
+                               value_hash=suppression_hash("JSmith@acme.example"))
+    path, out = _write(tmp_path, "in.csv", LEADS), tmp_path / "out.csv"
+    _call("enrich", str(path), "-o", str(out))
+    john = _read(out)[0]
+    assert john["email_reason"] == "suppressed: this person asked to be erased"
+    assert john["email_status"] == ""
+    assert not EnrichedContact.objects.filter(first_name="John").exists()

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 from requests.structures import CaseInsensitiveDict
 
+from enrichment.fields import CANONICAL_FIELDS as _CANONICAL_FIELDS
 from providers.errors import (
     AuthenticationError,
     ClientError,
@@ -70,32 +71,9 @@ class EmailStatus(StrEnum):
     UNKNOWN = "unknown"
 
 
-# The canonical lead fields (DESIGN.md), in the design card's order.
-CANONICAL_FIELDS: tuple[str, ...] = (
-    "first_name",
-    "last_name",
-    "full_name",
-    "email",
-    "personal_email",
-    "phone",
-    "mobile_phone",
-    "title",
-    "seniority",
-    "department",
-    "company_name",
-    "domain",
-    "linkedin_url",
-    "company_linkedin_url",
-    "city",
-    "state",
-    "country",
-    "zip_code",
-    "location",
-    "industry",
-    "company_size",
-    "company_revenue",
-    "technologies",
-)
+# The canonical lead fields (DESIGN.md) are defined once, in enrichment/fields.py, a plain
+# module with no Django imports; re-exported here for the adapters and transforms.
+CANONICAL_FIELDS = _CANONICAL_FIELDS
 # Result-only names: verification verdicts and the lists that searches return.
 RESULT_ONLY_FIELDS: tuple[str, ...] = ("email_status", "email_score", "emails", "people")
 RESULT_FIELDS: tuple[str, ...] = CANONICAL_FIELDS + RESULT_ONLY_FIELDS

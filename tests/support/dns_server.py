@@ -25,7 +25,6 @@ import asyncio
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from types import TracebackType
 from typing import cast
 
 import dns.flags
@@ -36,19 +35,23 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from tests.support.loop_server import LoopThreadServer
+
 Zones = Mapping[str, Mapping[str, Sequence[str]]]
 
 TTL = 300
 NEGATIVE_TTL = 300
 
 
-class DnsServer:
+class DnsServer(LoopThreadServer):
     """Start with ``start()`` (or a ``with`` block); ``port`` and ``nameserver`` are then set.
 
     ``queries`` counts every query received, ``query_log`` counts them per
     ``(name, type)`` so tests can assert how many look-ups a code path made;
     ``max_in_flight`` is the most queries received and not yet answered at one time.
     """
+
+    thread_name = "test-dns-server"
 
     def __init__(
         self,
@@ -71,8 +74,7 @@ class DnsServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.AbstractServer | None = None
 
@@ -164,50 +166,6 @@ class DnsServer:
     def nameserver(self) -> str:
         """``host:port``, the form ``ENRICH_DNS_NAMESERVERS`` and ``MxResolver`` take."""
         return f"{self.host}:{self.port}"
-
-    def start(self) -> DnsServer:
-        ready = threading.Event()
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            try:
-                loop.run_until_complete(self._open())
-            except BaseException as exc:
-                errors.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._close())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="test-dns-server", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        if errors:
-            raise errors[0]
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-        self._loop = None
-        self._thread = None
-
-    def __enter__(self) -> DnsServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()

@@ -24,10 +24,11 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Iterable
-from types import TracebackType
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from tests.support.loop_server import LoopThreadServer
 
 # A handler returns this instead of a reply to make the server hang up without answering.
 DROP = "__drop__"
@@ -198,8 +199,10 @@ class _RecordingSMTP(SMTP):
         await super().push(status)
 
 
-class SmtpServer:
+class SmtpServer(LoopThreadServer):
     """An aiosmtpd server on a random port of 127.0.0.1, in its own thread and loop."""
+
+    thread_name = "test-smtp-server"
 
     def __init__(self, handler: Any, *, host: str = "127.0.0.1", hostname: str = "mx.test"):
         self.handler = handler
@@ -211,8 +214,7 @@ class SmtpServer:
         self.open_sessions = 0
         self.max_concurrent = 0
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._server: asyncio.AbstractServer | None = None
 
     def verbs(self) -> list[str]:
@@ -246,55 +248,11 @@ class SmtpServer:
     def _factory(self) -> _RecordingSMTP:
         return _RecordingSMTP(self.handler, self._record, self, hostname=self.hostname)
 
-    def start(self) -> SmtpServer:
-        ready = threading.Event()
-        errors: list[BaseException] = []
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._factory, self.host, 0)
+        self.port = self._server.sockets[0].getsockname()[1]
 
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            self._loop = loop
-            try:
-                self._server = loop.run_until_complete(
-                    loop.create_server(self._factory, self.host, 0)
-                )
-                self.port = self._server.sockets[0].getsockname()[1]
-            except BaseException as exc:
-                errors.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            loop.run_forever()
+    async def _close(self) -> None:
+        if self._server is not None:
             self._server.close()
-            # Sessions still open (a client that never sent QUIT) end with the server.
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="test-smtp-server", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        if errors:
-            raise errors[0]
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-        self._loop = None
-        self._thread = None
-
-    def __enter__(self) -> SmtpServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -174,10 +174,9 @@ def _output_row(lead, mapping: dict[str, str]) -> dict:
     if lead.parsed is not None:
         row.setdefault("first_name", lead.parsed.first)
         row.setdefault("last_name", lead.parsed.last)
-    if lead.domain:
-        row["domain" if "domain" not in lead.row else "_"] = lead.domain
+    if lead.domain and "domain" not in lead.row:  # an input column named domain stays as given
+        row["domain"] = lead.domain
     for key, value in lead.result.items():
-        if key in EMAIL_RESULT_FIELDS or key == "email" or key in CANONICAL_FIELDS:
+        if key in EMAIL_RESULT_FIELDS or key in CANONICAL_FIELDS:
             row[key] = value
-    row.pop("_", None)
     return row

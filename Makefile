@@ -16,7 +16,7 @@ UV := PATH="$$HOME/.local/bin:$$PATH" uv
 install:  ## Create .venv with the locked, hash-checked dependencies (this machine's Python 3.11)
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet --break-system-packages uv
 	@test -x $(PY) || $(UV) venv --quiet --python python3.11 .venv
-	@$(UV) pip sync --quiet --python $(PY) --require-hashes requirements-dev.lock
+	@$(UV) pip sync --quiet --compile-bytecode --python $(PY) --require-hashes requirements-dev.lock
 	@echo "installed: $$($(PY) -c 'import django, sys; print("Python", sys.version.split()[0], "Django", django.get_version())')"
 
 lock:  ## Re-resolve pyproject.toml into the two hash-pinned lock files

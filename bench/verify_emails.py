@@ -8,14 +8,16 @@ that adds 30 ms to every answer, as an uncached recursive resolver would.
   ``MxResolver.resolve_many``, score), after ``django.setup()`` with ``config.settings`` and a
   cold in-memory cache;
 * ours again with settings only (no ``django.setup()``): ``verify_emails`` needs settings and
-  the cache, not the app registry, whose imports (daphne, twisted, celery) dominate start-up;
+  the cache, not the app registry, whose imports (models, admin, Celery) are most of
+  start-up;
 * the peer: ``email_validator.validate_email(email, check_deliverability=True,
   dns_resolver=caching_resolver(...))`` pointed at the same nameserver, called once per
   address in a loop, as its users call it.
 
 Each side runs in a fresh Python process, timed from start to exit (interpreter start,
 imports and Django set-up included); the DNS server runs in this parent process so neither
-side pays for it. Prints emails/s for both, the ratio, and whether the two agree on which
+side pays for it. Start-up assumes the virtualenv's bytecode is compiled, as ``make install``
+does. Prints emails/s for both, the ratio, and whether the two agree on which
 addresses are undeliverable.
 """
 

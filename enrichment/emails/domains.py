@@ -10,18 +10,23 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import idna
-import tldextract
 from disposable_email_domains import blocklist as _DISPOSABLE
 from email_validator import EmailNotValidError, validate_email
+
+if TYPE_CHECKING:
+    import tldextract
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 _LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _WWW_RE = re.compile(r"^www\d*\.")
+_SEPARATOR_RE = re.compile(r"[._-]")
 _MAX_DOMAIN_LENGTH = 253
 
 
@@ -86,6 +91,10 @@ def clean_domain(raw: str) -> str:
 def _extractor() -> tldextract.TLDExtract:
     # No suffix-list URLs and no disk cache: only the snapshot bundled with the package is
     # used, so this works offline (ENRICH_OFFLINE) and never writes to the home directory.
+    # Imported here: loading tldextract and its list costs about 0.3 s, which a bulk
+    # verification that never needs a registrable domain should not pay.
+    import tldextract
+
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
@@ -190,36 +199,56 @@ def _role_accounts() -> frozenset[str]:
 
 
 def _compact(local: str) -> str:
-    return re.sub(r"[._-]", "", local)
+    return _SEPARATOR_RE.sub("", local)
 
 
-def _host_and_registrable(domain: str) -> tuple[str, str]:
-    host = clean_domain(domain)
-    try:
-        return host, registrable_domain(host)
-    except InvalidDomain:
-        return host, host
+def _listed(host: str, names: AbstractSet[str]) -> bool:
+    """Whether ``host`` or the domain it belongs to is in ``names``.
+
+    A parent of ``host`` counts only down from its registrable domain (``x.acme.co.uk``
+    matches a listed ``acme.co.uk``, never a listed ``co.uk``). The suffix list is consulted
+    only when a parent matches, so the common case, a domain on no list, stays cheap.
+    """
+    if host in names:
+        return True
+    labels = host.split(".")
+    for start in range(1, len(labels) - 1):
+        parent = ".".join(labels[start:])
+        if parent in names:
+            try:
+                registrable = registrable_domain(host)
+            except InvalidDomain:
+                return False
+            return len(parent) >= len(registrable)
+    return False
 
 
 def is_free_mail(domain: str) -> bool:
     """Whether addresses at ``domain`` are consumer webmail (gmail.com, yahoo.co.uk...)."""
     try:
-        host, registrable = _host_and_registrable(domain)
+        host = clean_domain(domain)
     except InvalidDomain:
         return False
     exact, wildcard = _free_mail()
-    if host in exact or registrable in exact:
+    if _listed(host, exact):
         return True
-    return _extractor()(registrable).domain in wildcard
+    # "yahoo.*" entries: any public suffix. Only a label on that list needs the suffix list.
+    if wildcard.isdisjoint(host.split(".")):
+        return False
+    try:
+        registrable = registrable_domain(host)
+    except InvalidDomain:
+        return False
+    return registrable.partition(".")[0] in wildcard
 
 
 def is_disposable(domain: str) -> bool:
     """Whether ``domain`` (or the domain it belongs to) is a throw-away mailbox service."""
     try:
-        host, registrable = _host_and_registrable(domain)
+        host = clean_domain(domain)
     except InvalidDomain:
         return False
-    return host in _DISPOSABLE or registrable in _DISPOSABLE
+    return _listed(host, _DISPOSABLE)
 
 
 def is_role_account(local: str) -> bool:
@@ -233,7 +262,7 @@ def is_role_account(local: str) -> bool:
     text = local.strip().lower().split("+", 1)[0]
     if _compact(text) in roles or _compact(text.rstrip("0123456789")) in roles:
         return True
-    head, *rest = re.split(r"[._-]", text)
+    head, *rest = _SEPARATOR_RE.split(text)
     return bool(rest) and head in roles and all(len(part) <= 4 for part in rest)
 
 

@@ -56,6 +56,7 @@ Factors and their points:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -107,8 +108,13 @@ class ProviderStatus(StrEnum):
     UNKNOWN = "unknown"
 
 
+@functools.cache
+def _values(choices: type[StrEnum]) -> frozenset[str]:
+    return frozenset(c.value for c in choices)
+
+
 def _check_choice(name: str, value: str | None, choices: type[StrEnum]) -> None:
-    if value is not None and value not in {c.value for c in choices}:
+    if value is not None and value not in _values(choices):
         allowed = ", ".join(c.value for c in choices)
         raise ValueError(f"{name} must be one of {allowed} or None, not {value!r}")
 

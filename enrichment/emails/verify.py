@@ -116,8 +116,8 @@ class _Run:
         self.smtp_workers = smtp_workers
         self._flags: dict[str, _DomainFlags] = {}
         # Addresses at one domain with no SMTP answer share the same evidence, so most rows
-        # of a large file score from this memo (EmailEvidence is frozen, hence hashable).
-        self._scores: dict[EmailEvidence, EmailScore] = {}
+        # of a large file score from this memo, keyed by the evidence's fields.
+        self._scores: dict[tuple[Any, ...], tuple[EmailScore, list[dict[str, Any]]]] = {}
 
     def verify_chunk(self, chunk: list[Any]) -> list[VerificationResult]:
         syntax = [_check(row) for row in chunk]
@@ -169,20 +169,26 @@ class _Run:
         probe = probes.get(checked.domain)
         rcpt = probe.results.get(_smtp_address(checked)) if probe else None
         smtp, smtp_code = smtp_evidence(rcpt)
-        evidence = EmailEvidence(
-            syntax_valid=True,
-            mx=str(domain_mx.status),
-            smtp=smtp,
-            smtp_code=smtp_code,
-            catch_all=probe.catch_all if probe else None,
-            catch_all_probability=probe.catch_all_probability if probe else None,
-            disposable=flags.disposable,
-            role=role,
-            free_mail=flags.free_mail,
-        )
-        scored = self._scores.get(evidence)
-        if scored is None:
-            scored = self._scores[evidence] = score_email(evidence)
+        catch_all = probe.catch_all if probe else None
+        catch_all_probability = probe.catch_all_probability if probe else None
+        key = (domain_mx.status, smtp, smtp_code, catch_all, catch_all_probability, flags, role)
+        memo = self._scores.get(key)
+        if memo is None:
+            scored = score_email(
+                EmailEvidence(
+                    syntax_valid=True,
+                    mx=str(domain_mx.status),
+                    smtp=smtp,
+                    smtp_code=smtp_code,
+                    catch_all=catch_all,
+                    catch_all_probability=catch_all_probability,
+                    disposable=flags.disposable,
+                    role=role,
+                    free_mail=flags.free_mail,
+                )
+            )
+            memo = self._scores[key] = (scored, scored.to_dict()["factors"])
+        scored, factors = memo
         reason = scored.reason
         if domain_mx.status == MxStatus.UNKNOWN or (rcpt and rcpt.outcome == RcptOutcome.UNKNOWN):
             # Say why a check gave nothing: "DNS timeout" or "greylisted" is actionable.
@@ -195,12 +201,12 @@ class _Run:
             status=str(scored.status),
             score=scored.score,
             mx_host=domain_mx.best,
-            catch_all=probe.catch_all if probe else None,
+            catch_all=catch_all,
             disposable=flags.disposable,
             role=role,
             free_mail=flags.free_mail,
             reason=reason,
-            breakdown=scored.to_dict()["factors"],
+            breakdown=[dict(factor) for factor in factors],
             normalized=checked.normalized,
             mx_status=str(domain_mx.status),
             smtp=smtp,

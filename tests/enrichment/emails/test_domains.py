@@ -1,5 +1,6 @@
 import pytest
 
+from enrichment.emails import domains
 from enrichment.emails.domains import (
     InvalidDomain,
     check_syntax,
@@ -219,3 +220,21 @@ def test_the_fast_path_agrees_with_email_validator(address):
     else:
         assert ours.valid and ours.domain == theirs.ascii_domain, address
         assert ours.normalized == f"{theirs.local_part.lower()}@{theirs.domain}"
+
+
+def test_a_subdomain_of_a_listed_domain_is_listed_too():
+    assert is_disposable("inbox.mailinator.com") is True
+    assert is_free_mail("mail.yahoo.co.uk") is True
+    assert is_free_mail("eu.gmail.com") is True
+
+
+def test_a_listed_name_counts_only_down_from_the_registrable_domain(monkeypatch):
+    # A list entry that is itself a public suffix must not mark every domain under it.
+    monkeypatch.setattr(domains, "_DISPOSABLE", {"co.uk", "throwaway-inbox.com"})
+    assert domains.is_disposable("acme.co.uk") is False
+    assert domains.is_disposable("mx.throwaway-inbox.com") is True
+
+
+def test_a_wildcard_entry_needs_the_name_itself_not_a_label_lower_down():
+    # "yahoo.*" is any public suffix under yahoo, not a company subdomain called yahoo.
+    assert is_free_mail("yahoo.acme.com") is False

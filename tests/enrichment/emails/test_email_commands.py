@@ -207,8 +207,9 @@ def test_a_bounce_marks_the_address_invalid_and_moves_the_next_guess(tmp_path, z
 def test_erased_people_are_not_processed_or_stored(tmp_path, zones):
     from contacts.models import Suppression, SuppressionKind, suppression_hash
 
-    Suppression.objects.create(kind=SuppressionKind.EMAIL,
-                               value_hash=suppression_hash("JSmith@acme.example"))
+    Suppression.objects.create(
+        kind=SuppressionKind.EMAIL, value_hash=suppression_hash("JSmith@acme.example")
+    )
     path, out = _write(tmp_path, "in.csv", LEADS), tmp_path / "out.csv"
     _call("enrich", str(path), "-o", str(out))
     john = _read(out)[0]

@@ -3,9 +3,14 @@
 A provider answer is cached under ``pc:v1:<slug>:<operation>:<fingerprint>``, where the
 fingerprint is the sha256 of the canonical JSON of the adapter's normalised inputs
 (:meth:`Adapter.fingerprint_inputs`), so ``" ACME.com "`` and ``"acme.com"`` share an answer.
-Entries live in the Django cache for ``settings.PROVIDER_CACHE_TTL`` (30 days by default) or the
-provider's ``cache_ttl_days``; ``cache_ttl_days = 0`` turns caching off for that provider.
-Only answers are cached (found and no-match results); errors are exceptions and never get here.
+Entries live for ``settings.PROVIDER_CACHE_TTL`` (30 days by default) or the provider's
+``cache_ttl_days``; ``cache_ttl_days = 0`` turns caching off for that provider. Only answers are
+cached (found and no-match results); errors are exceptions and never get here.
+
+With ``settings.REDIS_URL`` set, entries are JSON strings in Redis under that key, next to the
+single-flight locks, so one Lua script reads the entry *or* takes the lead and another stores
+the answer *and* ends the flight: two round trips per paid call instead of four. Without Redis
+(the embedded mode) entries go to the Django cache.
 
 Single flight: when several workers ask the same question at once, one of them (the leader)
 makes the paid call while the others wait for its answer to land in the cache. Across
@@ -125,13 +130,7 @@ def deserialise(data: Mapping[str, Any]) -> ProviderResult:
 # --- Get and put ---------------------------------------------------------------------------
 
 
-def get(key: str) -> ProviderResult | None:
-    """The cached answer, or ``None`` on a miss, an unreadable entry or a cache outage."""
-    try:
-        data = django_cache.get(key)
-    except Exception:  # noqa: BLE001 - the cache is an optimisation; a miss is always safe.
-        logger.warning("provider cache read failed", extra={"cache_key": key}, exc_info=True)
-        return None
+def _decode(key: str, data: Any) -> ProviderResult | None:
     if not isinstance(data, Mapping) or data.get("v") != FORMAT_VERSION:
         return None
     try:
@@ -141,15 +140,55 @@ def get(key: str) -> ProviderResult | None:
         return None
 
 
-def put(key: str, result: ProviderResult, ttl: timedelta) -> None:
+def _decode_json(key: str, raw: bytes | None) -> ProviderResult | None:
+    if raw is None:
+        return None
     try:
-        django_cache.set(key, serialise(result), timeout=max(1, int(ttl.total_seconds())))
+        data = json.loads(raw)
+    except ValueError:
+        logger.warning("unreadable provider cache entry dropped", extra={"cache_key": key})
+        return None
+    return _decode(key, data)
+
+
+def _encode_json(result: ProviderResult) -> str:
+    return json.dumps(serialise(result), separators=(",", ":"), default=str)
+
+
+def _ttl_seconds(ttl: timedelta) -> int:
+    return max(1, int(ttl.total_seconds()))
+
+
+def get(key: str) -> ProviderResult | None:
+    """The cached answer, or ``None`` on a miss, an unreadable entry or a cache outage."""
+    flights = _flights()
+    try:
+        if isinstance(flights, _RedisFlights):
+            return _decode_json(key, flights.client.get(key))
+        data = django_cache.get(key)
+    except Exception:  # noqa: BLE001 - the cache is an optimisation; a miss is always safe.
+        logger.warning("provider cache read failed", extra={"cache_key": key}, exc_info=True)
+        return None
+    return _decode(key, data)
+
+
+def put(key: str, result: ProviderResult, ttl: timedelta) -> None:
+    flights = _flights()
+    try:
+        if isinstance(flights, _RedisFlights):
+            flights.client.set(key, _encode_json(result), ex=_ttl_seconds(ttl))
+        else:
+            django_cache.set(key, serialise(result), timeout=_ttl_seconds(ttl))
     except Exception:  # noqa: BLE001 - losing a cache write costs money later, not correctness.
         logger.warning("provider cache write failed", extra={"cache_key": key}, exc_info=True)
 
 
 def delete(key: str) -> None:
-    django_cache.delete(key)
+    flights = _flights()
+    if isinstance(flights, _RedisFlights):
+        flights.client.delete(key)
+    else:
+        django_cache.delete(key)
 
 
 # --- Single flight -------------------------------------------------------------------------
@@ -178,13 +217,58 @@ end
 return 0
 """
 
+    # The entry, else the lead: {1, entry} on a hit, {2} when this caller now leads, {0} when
+    # another caller's flight is in the air (or just answered: read again after waiting).
+    _LOOKUP_OR_LEAD_LUA = """
+local entry = redis.call('GET', KEYS[1])
+if entry then
+  return {1, entry}
+end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {2}
+end
+return {0}
+"""
+    # Store the answer, then end the flight as _FINISH_LUA does for an answered one.
+    _STORE_AND_FINISH_LUA = """
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+if redis.call('GET', KEYS[2]) == ARGV[3] then
+  redis.call('SET', KEYS[2], 'done', 'PX', ARGV[4])
+end
+return 1
+"""
+
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
         self._finish = client.register_script(self._FINISH_LUA)
         self._clear_done = client.register_script(self._CLEAR_DONE_LUA)
+        self._lookup_or_lead = client.register_script(self._LOOKUP_OR_LEAD_LUA)
+        self._store_and_finish = client.register_script(self._STORE_AND_FINISH_LUA)
 
-    def try_lead(self, key: str, ttl: float) -> str | None:
+    def lookup_or_lead(
+        self, key: str, lock: str, ttl: float
+    ) -> tuple[ProviderResult | None, str | None]:
+        """(cached answer, None) on a hit, (None, token) when leading, (None, None) to wait."""
         token = uuid.uuid4().hex
+        reply = self._lookup_or_lead(keys=[key, lock], args=[token, max(1, int(ttl * 1000))])
+        if reply[0] == 1:
+            hit = _decode_json(key, reply[1])
+            if hit is not None:
+                return hit, None
+            # An unreadable entry is a miss: lead the call that replaces it.
+            return None, token if self.try_lead(lock, ttl, token) else None
+        return None, token if reply[0] == 2 else None
+
+    def store_and_finish(
+        self, key: str, result: ProviderResult, ttl: timedelta, lock: str, token: str
+    ) -> None:
+        self._store_and_finish(
+            keys=[key, lock],
+            args=[_encode_json(result), _ttl_seconds(ttl), token, int(DONE_TTL * 1000)],
+        )
+
+    def try_lead(self, key: str, ttl: float, token: str | None = None) -> str | None:
+        token = token or uuid.uuid4().hex
         if self.client.set(key, token, nx=True, px=max(1, int(ttl * 1000))):
             return token
         return None
@@ -298,6 +382,33 @@ def _call_and_store(key: str, compute: Callable[[], ProviderResult], ttl: timede
     return Lookup(result, cache_hit=False)
 
 
+def _lead(
+    flights: _RedisFlights | _LocalFlights,
+    key: str,
+    lock: str,
+    token: str,
+    compute: Callable[[], ProviderResult],
+    ttl: timedelta,
+) -> Lookup:
+    """Make the call as the flight's leader, store the answer and end the flight."""
+    try:
+        result = compute()
+    except BaseException:
+        with contextlib.suppress(redis.RedisError):  # the lock expires on its own
+            flights.finish(lock, token, answered=False)
+        raise
+    if isinstance(flights, _RedisFlights):
+        try:
+            flights.store_and_finish(key, result, ttl, lock, token)
+        except redis.RedisError:
+            # Followers find no answer and no marker once the lock expires: they call.
+            logger.warning("provider cache write failed", extra={"cache_key": key}, exc_info=True)
+    else:
+        put(key, result, ttl)
+        flights.finish(lock, token, answered=True)
+    return Lookup(result, cache_hit=False)
+
+
 def get_or_call(
     key: str,
     compute: Callable[[], ProviderResult],
@@ -317,29 +428,27 @@ def get_or_call(
     if not use_cache:
         return _call_and_store(key, compute, ttl)
 
-    hit = get(key)
-    if hit is not None:
-        return Lookup(hit, cache_hit=True)
-
     flights = _flights()
     lock = f"{LOCK_PREFIX}:{key.removeprefix(KEY_PREFIX + ':')}"
     deadline = time.monotonic() + wait_timeout
+    first = True
     while True:
         try:
-            token = flights.try_lead(lock, wait_timeout)
+            if first and isinstance(flights, _RedisFlights):
+                hit, token = flights.lookup_or_lead(key, lock, wait_timeout)
+                if hit is not None:
+                    return Lookup(hit, cache_hit=True)
+            else:
+                if first and (hit := get(key)) is not None:
+                    return Lookup(hit, cache_hit=True)
+                token = flights.try_lead(lock, wait_timeout)
         except redis.RedisError:
             # No coordination without Redis: better a duplicate call than no call.
             logger.warning("single-flight lock unavailable", extra={"lock": lock}, exc_info=True)
             return _call_and_store(key, compute, ttl)
+        first = False
         if token is not None:
-            answered = False
-            try:
-                lookup = _call_and_store(key, compute, ttl)
-                answered = True
-                return lookup
-            finally:
-                with contextlib.suppress(redis.RedisError):  # the lock expires on its own
-                    flights.finish(lock, token, answered)
+            return _lead(flights, key, lock, token, compute, ttl)
 
         try:
             done = flights.wait(lock, deadline)

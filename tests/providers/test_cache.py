@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import redis
 from django.core.cache import cache as django_cache
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
@@ -128,14 +130,44 @@ def test_the_second_identical_request_is_served_from_the_cache(flights, key, res
 
 @pytest.mark.integration
 def test_the_entry_expires_after_the_ttl(flights, key, result):
-    backend = caches["default"]
-    if not isinstance(backend, RedisCache):
-        pytest.skip("reads the TTL from Redis; the test settings use another cache")
     cache.get_or_call(key, Counter(result), ttl=timedelta(days=3), wait_timeout=5)
 
-    client = backend._cache.get_client(key)
-    ttl = client.ttl(backend.make_and_validate_key(key))
+    if flights != "local":
+        ttl = redis.Redis.from_url(support.TEST_REDIS_URL).ttl(key)
+    else:
+        backend = caches["default"]
+        if not isinstance(backend, RedisCache):
+            pytest.skip("reads the TTL from Redis; the test settings use another cache")
+        ttl = backend._cache.get_client(key).ttl(backend.make_and_validate_key(key))
     assert timedelta(days=3) - timedelta(minutes=1) < timedelta(seconds=ttl) <= timedelta(days=3)
+
+
+@pytest.mark.integration
+def test_a_paid_call_costs_two_redis_round_trips_and_a_hit_one(flights, key, result, monkeypatch):
+    if flights == "local":
+        pytest.skip("counts Redis commands")
+    # Load the scripts first, so the count is the steady state's.
+    warm = cache.cache_key(support.unique_slug("w"), "find_email", "1" * 64)
+    cache.get_or_call(warm, Counter(result), ttl=timedelta(days=1), wait_timeout=5)
+    client = cache._flights().client
+    sent: list[str] = []
+    execute = client.execute_command
+
+    def counting(*args, **kwargs):
+        sent.append(str(args[0]))
+        return execute(*args, **kwargs)
+
+    monkeypatch.setattr(client, "execute_command", counting)
+
+    miss = cache.get_or_call(key, Counter(result), ttl=timedelta(days=1), wait_timeout=5)
+    commands_for_miss = list(sent)
+    sent.clear()
+    hit = cache.get_or_call(key, Counter(result), ttl=timedelta(days=1), wait_timeout=5)
+
+    assert (miss.cache_hit, hit.cache_hit) == (False, True)
+    assert hit.result == result
+    assert commands_for_miss == ["EVALSHA", "EVALSHA"]
+    assert sent == ["EVALSHA"]
 
 
 def test_errors_are_never_cached(flights, key, result):
@@ -180,11 +212,19 @@ def test_a_provider_without_caching_is_always_called(flights, key, result):
     assert cache.get(key) is None
 
 
-def test_an_unreadable_entry_is_a_miss(flights, key, result):
-    django_cache.set(key, {"v": 999, "found": True})
+@pytest.mark.parametrize("entry", [{"v": 999, "found": True}, "not json", {"v": 1}])
+def test_an_unreadable_entry_is_a_miss(flights, key, result, entry):
+    if flights != "local":
+        raw = entry if isinstance(entry, str) else json.dumps(entry)
+        redis.Redis.from_url(support.TEST_REDIS_URL).set(key, raw)
+    else:
+        django_cache.set(key, entry)
 
     assert cache.get(key) is None
-    assert not cache.get_or_call(key, Counter(result), ttl=timedelta(1), wait_timeout=5).cache_hit
+    lookup = cache.get_or_call(key, Counter(result), ttl=timedelta(1), wait_timeout=5)
+    assert not lookup.cache_hit
+    # The call's answer replaced the unreadable entry.
+    assert cache.get(key) == result
 
 
 # --- Single flight ---------------------------------------------------------------------------------

@@ -16,8 +16,10 @@ limit** at 50/s, 100/s and 200/s as a token bucket that tolerates a request arri
 concurrency 8 each. Calls are split in proportion to the limits so all three are busy for
 about the same time.
 
-The client side is two worker processes (two Celery workers, say), each with 6 threads per
-provider: 12 threads compete for each provider's 8 slots across the two processes.
+The client side is two worker processes (two Celery workers, say), each with 4 threads per
+provider: 8 callers per provider, its concurrency. ``--threads 6`` makes 12 callers compete
+for the 8 slots, which adds the slot hand-offs (waiting on the freed list, a second admission
+round trip) to the figures.
 
 Printed:
 
@@ -74,7 +76,7 @@ SERVER_DELAY = 0.020
 #: GCRA tolerance: how far ahead of an even spacing a request may arrive.
 JITTER_TOLERANCE_S = 0.050
 PROCESSES = 2
-THREADS_PER_PROVIDER = 6
+THREADS_PER_PROVIDER = 4
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -212,7 +214,9 @@ def serve(limits: tuple[int, ...], ports: Any, stop: Any, stats: Any) -> None:
 # --- Client workers ----------------------------------------------------------------------------
 
 
-def worker(index: int, plan: list[tuple[str, int, int]], start: Any, results: Any) -> None:
+def worker(
+    index: int, plan: list[tuple[str, int, int]], per_provider: int, start: Any, results: Any
+) -> None:
     """Run this process's share of ``plan`` = [(slug, first call number, calls)]."""
     import django
 
@@ -304,8 +308,8 @@ def worker(index: int, plan: list[tuple[str, int, int]], start: Any, results: An
     threads = []
     for slug, first, count in plan:
         numbers = list(range(first, first + count))
-        for t in range(THREADS_PER_PROVIDER):
-            share = numbers[t::THREADS_PER_PROVIDER]
+        for t in range(per_provider):
+            share = numbers[t::per_provider]
             threads.append(threading.Thread(target=run, args=(slug, share)))
     for thread in threads:
         thread.start()
@@ -322,6 +326,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=CALLS)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--sqlite", action="store_true", help="ledger in a SQLite file")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=THREADS_PER_PROVIDER,
+        help="client threads per provider in each of the two processes",
+    )
     parser.add_argument(
         "--scale",
         type=float,
@@ -404,10 +414,11 @@ def main() -> None:
                 plans[p].append((slug, first, part))
                 first += part
 
-        threads_total = PROCESSES * THREADS_PER_PROVIDER * len(slugs)
+        threads_total = PROCESSES * args.threads * len(slugs)
         start, results = ctx.Barrier(threads_total + 1), ctx.Queue()
         workers = [
-            ctx.Process(target=worker, args=(i, plans[i], start, results)) for i in range(PROCESSES)
+            ctx.Process(target=worker, args=(i, plans[i], args.threads, start, results))
+            for i in range(PROCESSES)
         ]
         for process in workers:
             process.start()
@@ -432,7 +443,7 @@ def main() -> None:
         cpu_overhead = sum(t["inside_cpu"] - t["sent_cpu"] for t in threads) / calls * 1000
 
         print(
-            f"{calls} calls, {PROCESSES} worker processes x {THREADS_PER_PROVIDER} threads per "
+            f"{calls} calls, {PROCESSES} worker processes x {args.threads} threads per "
             f"provider, {os.cpu_count()} CPUs, ledger on "
             f"{'SQLite' if args.sqlite else 'PostgreSQL'}, wall time {elapsed:.1f} s"
         )

@@ -483,8 +483,28 @@ def insert_ledger_row(**values: Any) -> None:
     for name in ("cost", "credits_left"):
         if values[name] is not None:
             values[name] = connection.ops.adapt_decimalfield_value(values[name])
+    if _asynchronous_commit_possible(connection):
+        # On its own (autocommit), the row's commit need not wait for the WAL to reach the
+        # disk: under load that wait was most of the INSERT's wall time (4-5 ms of a call).
+        # Only a PostgreSQL crash can lose such a commit, and then only the last few hundred
+        # milliseconds of ledger rows; an application crash loses nothing. SET LOCAL ends
+        # with the statement's implicit transaction, so the session keeps its setting.
+        sql = _ASYNC_COMMIT + sql
     with connection.cursor() as cursor:
         cursor.execute(sql, [values[name] for name in _LEDGER_COLUMNS])
+
+
+_ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF; "
+
+
+def _asynchronous_commit_possible(connection: Any) -> bool:
+    """PostgreSQL in autocommit, with client-side binding (which sends two statements)."""
+    return (
+        connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and connection.get_autocommit()
+        and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+    )
 
 
 def _fit(value: Decimal | None, max_digits: int, places: int) -> Decimal | None:

@@ -235,6 +235,14 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = timedelta(days=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Periodic tasks declared in code; django-celery-beat copies them into its database schedule
+# when beat starts, where an admin can pause or re-time them.
+CELERY_BEAT_SCHEDULE = {
+    "expire-phone-reveals": {
+        "task": "providers.expire_phone_reveals",
+        "schedule": timedelta(hours=1),
+    },
+}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 

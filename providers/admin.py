@@ -7,7 +7,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 
-from providers.models import Provider, ProviderCall
+from providers.models import PhoneReveal, Provider, ProviderCall
 
 
 class ProviderForm(forms.ModelForm):
@@ -200,3 +200,30 @@ class ProviderCallAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # the ledger is a record of what happened
+
+
+@admin.register(PhoneReveal)
+class PhoneRevealAdmin(admin.ModelAdmin):
+    list_display = ["requested_at", "provider", "status", "person_id", "received_at", "cost"]
+    list_filter = ["status", "provider"]
+    search_fields = ["person_id", "request_id"]
+    date_hierarchy = "requested_at"
+    list_select_related = ["provider"]
+    # The token's hash is left out: it is of no use to a reader.
+    fields = [
+        "provider",
+        "status",
+        "person_id",
+        "request_id",
+        "requested_at",
+        "received_at",
+        "cost",
+        "phone_fields",
+        "raw_payload",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # written by the provider's webhook only

@@ -211,6 +211,7 @@ class ProviderClient:
                 base_url=self.provider.base_url or None,
                 credentials=credentials,
                 config=self.provider.config or {},
+                provider_id=self.provider.pk,
             )
         return self._adapter
 

@@ -1,4 +1,4 @@
-"""Provider configuration and the ledger of every call made to a provider."""
+"""Provider configuration, the ledger of every call made to a provider, pending phone reveals."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from config import crypto
 
@@ -181,3 +182,48 @@ class ProviderCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_id}:{self.operation} {self.status}"
+
+
+class PhoneRevealStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RECEIVED = "received", "Received"
+    EXPIRED = "expired", "Expired"
+
+
+class PhoneReveal(models.Model):
+    """A phone reveal a provider delivers later to our webhook (Apollo's ``reveal_phone_number``).
+
+    The webhook URL carries a random token; only its SHA-256 is stored, so a copy of this table
+    is not enough to post numbers for someone else. ``phone_fields`` holds the canonical
+    ``mobile_phone`` / ``phone`` as ``{"value", "confidence", "type", "status"}``; ``cost`` is
+    what the provider bills on delivery, on top of the ledger row of the request.
+    See :mod:`providers.reveals`.
+    """
+
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="phone_reveals")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    person_id = models.CharField(max_length=64, blank=True, help_text="The provider's person id.")
+    request_id = models.CharField(
+        max_length=64, blank=True, help_text="The provider's request id, to poll for a result."
+    )
+    status = models.CharField(
+        max_length=16, choices=PhoneRevealStatus, default=PhoneRevealStatus.PENDING
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    received_at = models.DateTimeField(null=True, blank=True)
+    phone_fields = models.JSONField(default=dict, blank=True)
+    raw_payload = models.JSONField(null=True, blank=True)
+    cost = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+
+    class Meta:
+        ordering = ["-requested_at"]
+        indexes = [
+            # The expiry sweep: pending reveals older than a cut-off.
+            models.Index(fields=["status", "requested_at"], name="phonereveal_status_time"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(cost__gte=0), name="phonereveal_cost_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_id}:{self.person_id or '?'} {self.status}"

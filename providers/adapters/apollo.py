@@ -1,4 +1,5 @@
-"""Apollo.io: people enrichment (and email finding through it), people search, company enrichment.
+"""Apollo.io: people enrichment (and email finding through it), people search, company enrichment,
+and phone reveals, which Apollo delivers later to a webhook.
 
 Official documentation: https://docs.apollo.io/reference/people-enrichment
 (also https://docs.apollo.io/docs/enrich-people-data, the organization enrichment and People API
@@ -12,8 +13,6 @@ Facts this adapter relies on:
   ``domain``, ``organization_name``, ``linkedin_url``, ``reveal_personal_emails``). "If you only
   provide general information ... you might receive a 200 response, but the response will
   indicate that no records have been enriched": **a 200 without ``person`` is no match**.
-  Phone numbers need ``reveal_phone_number`` *and* a webhook (they arrive later), so this
-  synchronous adapter does not ask for them.
 - Locked emails come back as ``email_not_unlocked@domain.com``: a placeholder, not an address.
 - ``POST /mixed_people/api_search`` (``q_organization_domains_list[]``, ``person_titles[]``,
   ``person_seniorities[]``, ``per_page`` ≤ 100) costs no credits and returns no emails; last
@@ -23,12 +22,40 @@ Facts this adapter relies on:
   returned, none when nothing is found. Headers ``x-minute|hourly|daily-requests-left`` report
   the remaining request allowance; 429 carries ``retry-after``; 403 ``API_INACCESSIBLE`` means
   the plan has no API access to that endpoint.
+
+Phone reveal (``Operation.FIND_PHONE``), from the people enrichment reference above,
+https://docs.apollo.io/docs/retrieve-mobile-phone-numbers-for-contacts,
+https://docs.apollo.io/reference/bulk-people-enrichment (credits) and
+https://docs.apollo.io/reference/poll-webhook-result:
+
+- ``reveal_phone_number=true`` requires ``webhook_url``. "Phone enrichment runs asynchronously.
+  Apollo immediately returns the standard people enrichment response, then sends the phone
+  enrichment results to the webhook URL included in your request." The endpoint "must be
+  publicly accessible over HTTPS", and "Apollo may retry webhook calls": the receiver must be
+  idempotent. Apollo documents no signature on these calls, so the only authentication is an
+  unguessable URL: each reveal gets its own ``secrets.token_urlsafe`` token in the path, and
+  only a hash of it is stored (:mod:`providers.reveals`).
+- The public base URL comes from the provider config, ``webhook_base_url`` (an https URL);
+  the webhook is ``<webhook_base_url>/api/providers/apollo/phones/<token>``
+  (:mod:`providers.webhooks`).
+- Enrichment answers carry a ``request_id`` for polling the result later (``GET
+  /webhook_result/{request_id}``, kept 30 days); the docs do not show where in the answer it
+  sits, so the top-level ``request_id`` (or ``http_request_id``) is kept when present.
+- The webhook's payload and how it is read: :mod:`providers.webhooks`.
+- Cost: the synchronous answer bills 1 credit as usual; the 8 mobile credits are billed when a
+  mobile arrives, so the reveal record carries that part (``PhoneReveal.cost``). The
+  operation's listed cost is the most one reveal can cost (9 credits), which is what a budget
+  must reserve. The waterfall picks the cheapest operation for a field, so it keeps using
+  ``ENRICH_PERSON`` for phones; ``FIND_PHONE`` is for callers that ask for a reveal.
 """
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
+from urllib.parse import urlsplit
 
 from providers.adapters.base import (
     Adapter,
@@ -46,6 +73,7 @@ from providers.adapters.base import (
     to_decimal,
     verdict_confidence,
 )
+from providers.errors import ClientError, ProviderError
 from providers.transforms import employee_band, pick_phone
 
 _PERSON_OUTPUTS = (
@@ -93,6 +121,26 @@ _EMAIL_STATUS = {
 }
 _LOCKED_EMAIL_PREFIX = "email_not_unlocked@"
 MOBILE_CREDITS = 8
+#: Where this site receives Apollo's phone webhooks, under ``webhook_base_url``; providers/urls.py
+#: routes the same path.
+WEBHOOK_PATH = "api/providers/apollo/phones/"
+
+
+class RevealStore(Protocol):
+    """Keeps pending phone reveals: :mod:`providers.reveals` (the database); tests pass a fake.
+
+    The adapter holds no ORM code, like every adapter; it only asks the store to open a reveal
+    before the request (so a fast webhook finds it), to attach Apollo's ids after the answer,
+    and to discard it when Apollo said no.
+    """
+
+    def phone_reveal_open(self, *, adapter: Adapter, token: str) -> int: ...
+
+    def phone_reveal_attach(
+        self, *, reveal_id: int, person_id: str | None, request_id: str | None
+    ) -> None: ...
+
+    def phone_reveal_discard(self, *, reveal_id: int) -> None: ...
 
 
 def _usable_email(value: Any) -> str | None:
@@ -144,7 +192,17 @@ class ApolloAdapter(Adapter):
             outputs=_COMPANY_OUTPUTS,
             cost=Decimal("0.025"),
         ),
+        # The phones arrive later, on the webhook; the answer itself is the matched person.
+        Operation.FIND_PHONE: OperationSpec(
+            required=(),
+            optional=("first_name", "last_name", "domain", "company_name"),
+            outputs=_PERSON_OUTPUTS,
+            cost=Decimal("0.225"),  # 1 credit + 8 for a mobile: the most one reveal costs
+            one_of=(("email", "linkedin_url", "full_name", "first_name"),),
+        ),
     }
+    #: Keeps pending phone reveals; ``None`` means :mod:`providers.reveals` (the database).
+    reveal_store: ClassVar[RevealStore | None] = None
 
     def auth_headers(self) -> dict[str, str]:
         return {"x-api-key": self.require_credential("api_key"), "Cache-Control": "no-cache"}
@@ -156,6 +214,8 @@ class ApolloAdapter(Adapter):
             return self._match(op, inputs, transport)
         if op is Operation.SEARCH_PEOPLE:
             return self._search(inputs, transport)
+        if op is Operation.FIND_PHONE:
+            return self._reveal_phone(inputs, transport)
         return self._company(inputs, transport)
 
     def _extra(self, response: HttpResponse) -> dict[str, Any]:
@@ -171,8 +231,9 @@ class ApolloAdapter(Adapter):
         value = response.headers.get("x-daily-requests-left")
         return None if value is None else to_decimal(value, default=Decimal(0))
 
-    def _match(self, op: Operation, inputs: dict[str, Any], transport: Transport) -> ProviderResult:
-        params = {
+    @staticmethod
+    def _match_params(inputs: dict[str, Any]) -> dict[str, Any]:
+        return {
             "first_name": inputs.get("first_name"),
             "last_name": inputs.get("last_name"),
             "name": inputs.get("full_name") if not inputs.get("first_name") else None,
@@ -183,6 +244,9 @@ class ApolloAdapter(Adapter):
             "reveal_personal_emails": "false",
             "reveal_phone_number": "false",
         }
+
+    def _match(self, op: Operation, inputs: dict[str, Any], transport: Transport) -> ProviderResult:
+        params = self._match_params(inputs)
         response, body = self.fetch_json(transport, "POST", "people/match", params=params)
         person = body.get("person")
         extra = self._extra(response)
@@ -199,6 +263,98 @@ class ApolloAdapter(Adapter):
             raw=body,
             # Apollo bills the enriched record even when it has no email for us.
             cost=self.credits_cost(credits),
+            credits_left=self._credits_left(response),
+            http_status=response.status,
+            extra=extra,
+        )
+
+    # --- phone reveal ---------------------------------------------------------------------------
+
+    def _store(self) -> RevealStore:
+        if self.reveal_store is not None:
+            return self.reveal_store
+        # Imported on use: adapter modules stay free of ORM code and importable without the
+        # app registry. providers.reveals never imports this module, so there is no cycle.
+        from providers import reveals
+
+        return reveals
+
+    def webhook_base_url(self) -> str:
+        """The public https address Apollo posts phones to; ``ClientError`` if not configured."""
+        raw = self.config.get("webhook_base_url")
+        if not isinstance(raw, str) or not raw.strip():
+            raise ClientError(
+                "invalid_request",
+                "Apollo delivers revealed phone numbers to a webhook: set webhook_base_url in "
+                "the Apollo provider config to this site's public https address "
+                "(e.g. https://leads.example.com)",
+            )
+        base = raw.strip().rstrip("/")
+        parts = urlsplit(base)
+        if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+            raise ClientError(
+                "invalid_request",
+                "webhook_base_url in the Apollo provider config must be a public https URL "
+                "without query or fragment (Apollo only calls https webhooks)",
+            )
+        return base
+
+    def _reveal_phone(self, inputs: dict[str, Any], transport: Transport) -> ProviderResult:
+        base = self.webhook_base_url()
+        store = self._store()
+        token = secrets.token_urlsafe(32)
+        # Apollo may echo webhook_url back: mask the token like a credential for this call
+        # (Adapter.call masks raw, extra and errors), then forget it so the set cannot grow.
+        self.add_secret(token)
+        try:
+            reveal_id = store.phone_reveal_open(adapter=self, token=token)
+            params = {
+                **self._match_params(inputs),
+                "reveal_phone_number": "true",
+                "webhook_url": f"{base}/{WEBHOOK_PATH}{token}",
+            }
+            try:
+                response, body = self.fetch_json(transport, "POST", "people/match", params=params)
+            except ProviderError as exc:
+                if exc.http_status is not None and not 200 <= exc.http_status < 300:
+                    store.phone_reveal_discard(reveal_id=reveal_id)  # refused: no webhook follows
+                # With no answer (timeout, network) or a garbled 200, Apollo may have taken the
+                # request: the reveal waits for its webhook and expires if none comes.
+                raise
+            result = self._reveal_result(store, reveal_id, response, body)
+            result.raw, result.extra = self.mask(result.raw), self.mask(result.extra)
+            return result
+        except ProviderError as exc:
+            raise self._masked(exc) from None
+        finally:
+            self._secrets.discard(token)
+
+    def _reveal_result(
+        self, store: RevealStore, reveal_id: int, response: HttpResponse, body: dict[str, Any]
+    ) -> ProviderResult:
+        person = body.get("person")
+        extra = self._extra(response)
+        if not isinstance(person, dict) or not person:
+            store.phone_reveal_discard(reveal_id=reveal_id)
+            return self.no_match(body, http_status=response.status, **extra)
+        fields, mobile = self._person_fields(person)
+        person_id = first_str(person.get("id"))
+        request_id = _request_id(body)
+        store.phone_reveal_attach(reveal_id=reveal_id, person_id=person_id, request_id=request_id)
+        extra["provider_status"] = person.get("email_status")
+        extra["apollo_id"] = person.get("id")
+        extra["phone_reveal"] = {
+            # The PhoneReveal to watch (its status is current there, not in a cached answer).
+            "id": reveal_id,
+            "request_id": request_id,
+            # What Apollo bills on top if the webhook brings a mobile number.
+            "mobile_cost": str(self.credits_cost(MOBILE_CREDITS)),
+        }
+        return ProviderResult(
+            found=True,
+            fields=fields,
+            raw=body,
+            cost=self.credits_cost(1 + (MOBILE_CREDITS if mobile else 0)),
             credits_left=self._credits_left(response),
             http_status=response.status,
             extra=extra,
@@ -349,3 +505,11 @@ class ApolloAdapter(Adapter):
             http_status=response.status,
             extra=extra,
         )
+
+
+def _request_id(body: Mapping[str, Any]) -> str | None:
+    for key in ("request_id", "http_request_id"):
+        value = body.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+            return str(value)
+    return None

@@ -220,8 +220,12 @@ class Adapter(ABC):
         base_url: str | None = None,
         credentials: Mapping[str, str],
         config: Mapping[str, Any] | None = None,
+        provider_id: int | None = None,
     ) -> None:
         self.base_url = (base_url or self.default_base_url).rstrip("/")
+        #: The stored ``Provider`` this adapter speaks for, when it was built from one: state
+        #: kept beyond a call (a pending phone reveal) belongs to that row.
+        self.provider_id = provider_id
         self.credentials: dict[str, str] = {
             k: str(v) for k, v in (credentials or {}).items() if v is not None
         }

@@ -171,6 +171,14 @@ def _key(slug: str) -> str:
     return f"{KEY_PREFIX}:{slug}"
 
 
+def state_key(slug: str) -> str:
+    """The Redis key of ``slug``'s circuit. It exists only while the circuit has something to
+    say (failures counted, open or half-open): a healthy provider has none, which lets the
+    provider client fold this check into its admission script (``ratelimit.admission``'s
+    ``guard``) and consult the breaker only when the key is there."""
+    return _key(slug)
+
+
 class RedisBackend:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client

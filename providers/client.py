@@ -32,11 +32,12 @@ default 1 = evenly spaced requests), ``breaker_threshold`` (default 5) and
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -258,41 +259,67 @@ class ProviderClient:
         job_item: JobItem | None,
         attempt: int,
     ) -> ProviderResult:
+        send = functools.partial(
+            self._send, adapter, op, inputs, input_fingerprint, job_item, attempt
+        )
         provider = self.provider
-        slug = provider.slug
+        limited = bool(provider.rate_limit_per_minute or provider.concurrency)
+        if limited and not provider.daily_quota and ratelimit.supports_guard():
+            # The common case in one round trip: admission refuses, taking nothing, while the
+            # circuit has any state; a healthy circuit has none, so no permit is needed.
+            try:
+                return self._admitted(send, breaker.Permit(provider.slug), guarded=True)
+            except ratelimit.GuardKeyExists:
+                pass  # the breaker has something to say: ask it, as below
         try:
             permit = breaker.before_call(
-                slug, cooldown=self.breaker_cooldown, trial_lease=self.timeout * 3 + 5
+                provider.slug, cooldown=self.breaker_cooldown, trial_lease=self.timeout * 3 + 5
             )
         except ProviderError as exc:
             raise _NotSent(exc) from None
-        sent = False
         try:
-            ticket = ratelimit.take_quota(slug, provider.daily_quota)
-            try:
-                with ratelimit.admission(
-                    slug,
-                    rate_per_minute=provider.rate_limit_per_minute,
-                    concurrency=provider.concurrency,
-                    burst=self.burst,
-                    # Longer than a call can last (the transport allows 3x the timeout).
-                    lease=self.timeout * 3 + 10,
-                    timeout=LIMIT_WAIT,
-                ):
-                    sent = True
-                    return self._send(
-                        adapter, op, inputs, input_fingerprint, job_item, attempt, permit
-                    )
-            finally:
-                if not sent:
-                    ratelimit.refund_quota(ticket)
+            ticket = ratelimit.take_quota(provider.slug, provider.daily_quota)
         except ProviderError as exc:
-            if sent:
+            breaker.release_trial(permit)
+            raise _NotSent(exc) from None
+        try:
+            return self._admitted(send, permit, guarded=False)
+        except _NotSent:
+            ratelimit.refund_quota(ticket)
+            breaker.release_trial(permit)
+            raise
+
+    def _admitted(
+        self,
+        send: Callable[[breaker.Permit], ProviderResult],
+        permit: breaker.Permit,
+        *,
+        guarded: bool,
+    ) -> ProviderResult:
+        """``send(permit)`` inside the provider's rate and concurrency limits.
+
+        A refusal before sending is a :class:`_NotSent`; :class:`ratelimit.GuardKeyExists`
+        passes through for the caller to take the breaker's path.
+        """
+        provider = self.provider
+        entered = False
+        try:
+            with ratelimit.admission(
+                provider.slug,
+                rate_per_minute=provider.rate_limit_per_minute,
+                concurrency=provider.concurrency,
+                burst=self.burst,
+                # Longer than a call can last (the transport allows 3x the timeout).
+                lease=self.timeout * 3 + 10,
+                timeout=LIMIT_WAIT,
+                guard=breaker.state_key(provider.slug) if guarded else None,
+            ):
+                entered = True
+                return send(permit)
+        except ProviderError as exc:
+            if entered:
                 raise
             raise _NotSent(exc) from None
-        finally:
-            if not sent:
-                breaker.release_trial(permit)
 
     def _send(
         self,

@@ -57,6 +57,15 @@ class QuotaTicket:
     day: str
 
 
+class GuardKeyExists(Exception):  # noqa: N818 - a condition, not an error
+    """:func:`admission` was refused, taking nothing, because its ``guard`` key exists."""
+
+
+def supports_guard() -> bool:
+    """Whether :func:`admission` can take a ``guard`` key: only the Redis backend can."""
+    return bool(getattr(settings, "REDIS_URL", ""))
+
+
 # --- Backends ------------------------------------------------------------------------------
 
 
@@ -77,6 +86,7 @@ class _Backend(Protocol):
         burst: int,
         max_wait: float,
         timeout: float,
+        guard: str | None = None,
     ) -> tuple[int, float]: ...
 
     def wait_slot(
@@ -142,10 +152,14 @@ return {1, string.format('%.6f', wait)}
 )
 
 # A slot and a token in one round trip, atomically: the slot is only taken with a token.
-# KEYS[1] lease set, KEYS[2] bucket. ARGV: limit (0 = none), lease (ms), token,
-# rate (0 = none), burst, max_wait (s). Returns {0 no slot | 1 admitted | 2 too far, wait}.
+# KEYS[1] lease set, KEYS[2] bucket, optional KEYS[3] guard. ARGV: limit (0 = none), lease
+# (ms), token, rate (0 = none), burst, max_wait (s). Returns {0 no slot | 1 admitted | 2 too
+# far, wait | 3 the guard key exists: nothing taken}.
 _ADMIT_LUA = (
     """
+if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then
+  return {3, '0'}
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -287,13 +301,17 @@ class RedisBackend:
         burst: int,
         max_wait: float,
         timeout: float,
+        guard: str | None = None,
     ) -> tuple[int, float]:
-        """Slot and token together; blocks on the freed list while no slot is free."""
+        """Slot and token together; blocks on the freed list while no slot is free.
+
+        With ``guard``, nothing is taken while that key exists (status 3).
+        """
         deadline = time.monotonic() + timeout
+        keys = [_key(slug, "inflight"), _key(slug, "bucket")] + ([guard] if guard else [])
         while True:
             status, wait = self._admit(
-                keys=[_key(slug, "inflight"), _key(slug, "bucket")],
-                args=[limit, int(lease * 1000), token, rate, burst, max_wait],
+                keys=keys, args=[limit, int(lease * 1000), token, rate, burst, max_wait]
             )
             if status != 0:
                 return int(status), float(wait)
@@ -364,7 +382,10 @@ class LocalBackend:
         burst: int,
         max_wait: float,
         timeout: float,
+        guard: str | None = None,
     ) -> tuple[int, float]:
+        if guard is not None:
+            raise ValueError("guard keys are Redis keys: the in-process limiter has none")
         deadline = self._clock() + timeout
         with self._slot_freed:
             while limit and not self._try_slot_locked(slug, limit, lease, token):
@@ -564,12 +585,18 @@ def admission(
     burst: int | None = None,
     lease: float = DEFAULT_SLOT_LEASE,
     timeout: float = DEFAULT_ACQUIRE_TIMEOUT,
+    guard: str | None = None,
 ) -> Iterator[float]:
     """What one request needs: a concurrency slot and a due token, held for the block.
 
     :func:`concurrency_slot` plus :func:`acquire` in that order (slot first, so requests that
     waited for a slot cannot go out in a bunch), in one Redis round trip in the common case.
     Sleeps until the token is due and yields the seconds slept. Raises like those two.
+
+    ``guard`` (Redis mode only, see :func:`supports_guard`) names a key whose existence
+    refuses admission without taking anything: :class:`GuardKeyExists` is raised. The
+    provider client passes the circuit breaker's key, which exists only while the circuit
+    has something to say, so a healthy provider's breaker costs no round trip of its own.
     """
     if not concurrency and not rate_per_minute:
         yield 0.0
@@ -586,7 +613,10 @@ def admission(
             max(1, burst or 1),
             timeout,
             timeout,
+            guard,
         )
+    if status == 3:
+        raise GuardKeyExists(guard or "")
     if status == 0:
         raise TemporaryError(
             "concurrency_limited",

@@ -10,6 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import redis
 from django.db import connection
 from django.utils import timezone
 from werkzeug import Request, Response
@@ -368,6 +369,41 @@ def test_a_half_open_circuit_closes_after_a_successful_trial(httpserver):
 
     assert call(provider).found
     assert breaker.state(provider.slug) == "closed"
+
+
+def test_a_success_after_counted_failures_clears_them(httpserver):
+    provider = support.make_provider(httpserver.url_for("/").rstrip("/"))
+    breaker.record_failure(provider.slug, threshold=5)
+    client = redis.Redis.from_url(support.TEST_REDIS_URL)
+    assert client.exists(breaker.state_key(provider.slug))
+    answer(httpserver)
+
+    assert call(provider).found
+
+    # The circuit had state, so the breaker was asked and the success recorded.
+    assert not client.exists(breaker.state_key(provider.slug))
+
+
+def test_a_healthy_providers_paid_call_takes_four_redis_round_trips(httpserver, monkeypatch):
+    provider = support.make_provider(httpserver.url_for("/").rstrip("/"))
+    answer(httpserver)
+    answer(httpserver)
+    call(provider, {"domain": "warm.example"})  # loads the scripts
+    shared = ratelimit.redis_client(support.TEST_REDIS_URL)
+    sent: list[str] = []
+    execute = shared.execute_command
+
+    def counting(*args, **kwargs):
+        sent.append(str(args[0]))
+        return execute(*args, **kwargs)
+
+    monkeypatch.setattr(shared, "execute_command", counting)
+
+    assert call(provider).found
+
+    # Cache read-or-lead, admission (with the breaker's key as its guard), release, and
+    # cache store-and-finish: no round trip of the breaker's own.
+    assert sent == ["EVALSHA"] * 4
 
 
 def test_the_daily_quota_stops_calls(httpserver):

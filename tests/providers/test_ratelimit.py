@@ -266,6 +266,37 @@ def test_no_quota_means_no_counting(backend, slug):
 
 
 @pytest.mark.integration
+def test_admission_with_an_existing_guard_key_takes_nothing(redis_url, slug, sleeps):
+    client = redis.Redis.from_url(redis_url)
+    guard = f"test-guard:{slug}"
+    client.set(guard, "1")
+
+    with (
+        pytest.raises(ratelimit.GuardKeyExists),
+        ratelimit.admission(slug, rate_per_minute=60, concurrency=1, guard=guard),
+    ):
+        pytest.fail("admitted despite the guard key")
+
+    assert ratelimit.slots_in_use(slug) == 0
+    assert client.exists(f"rl:v1:{slug}:bucket") == 0  # no token reserved either
+    client.delete(guard)
+    with ratelimit.admission(slug, rate_per_minute=60, concurrency=1, guard=guard):
+        assert ratelimit.slots_in_use(slug) == 1
+
+
+def test_the_in_process_limiter_has_no_guard_keys(settings, monkeypatch, slug):
+    settings.REDIS_URL = ""
+    monkeypatch.setattr(ratelimit, "_local_backend", ratelimit.LocalBackend())
+
+    assert not ratelimit.supports_guard()
+    with (
+        pytest.raises(ValueError),
+        ratelimit.admission(slug, rate_per_minute=60, concurrency=1, guard="k"),
+    ):
+        pass
+
+
+@pytest.mark.integration
 def test_redis_keys_are_namespaced_and_expire(redis_url, slug):
     ratelimit.acquire(slug, 600)
     ratelimit.take_quota(slug, 10)

@@ -9,9 +9,8 @@ Three limits protect a provider account (and our budget) from our own workers:
 * a **daily quota** (calls per UTC day).
 
 With ``settings.REDIS_URL`` set the state lives in Redis and each operation is one Lua script
-(:mod:`providers.ratelimit_scripts`),
-so it is atomic across processes and hosts; the scripts read the clock with Redis ``TIME`` so
-hosts with skewed clocks still agree. Keys are ``rl:v1:<slug>:...`` and expire on their own.
+(:mod:`providers.ratelimit_scripts`), so it is atomic across processes and hosts; the scripts
+read the clock with Redis ``TIME`` so hosts with skewed clocks still agree. Keys are ``rl:v1:<slug>:...`` and expire on their own.
 Without Redis (the embedded mode) the same logic runs in-process under a lock; it then limits
 one process only, which is what the embedded single-worker set-up runs.
 

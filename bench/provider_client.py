@@ -65,8 +65,8 @@ from providers.adapters.base import (  # noqa: E402 - needs ROOT on sys.path
     RequestSpec,
     Transport,
     build_fields,
-    ensure_mapping,
 )
+from providers.adapters.values import ensure_mapping  # noqa: E402 - needs ROOT on sys.path
 
 COMMAND = ".venv/bin/python bench/provider_client.py"
 CALLS = 5_000

@@ -24,6 +24,8 @@ from providers.adapters.base import (
     RESULT_FIELDS,
     SEARCH_PARAMETERS,
     Operation,
+)
+from providers.adapters.values import (
     normalise_domain,
 )
 

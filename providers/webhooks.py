@@ -37,7 +37,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from providers import reveals
 from providers.adapters.apollo import MOBILE_CREDITS
-from providers.adapters.base import first_str
+from providers.adapters.values import (
+    first_str,
+)
 from providers.reveals import DeliveryOutcome
 from providers.transforms import pick_phone
 

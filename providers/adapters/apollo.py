@@ -67,11 +67,13 @@ from providers.adapters.base import (
     Transport,
     build_fields,
     email_confidence,
+    verdict_confidence,
+)
+from providers.adapters.values import (
     first_str,
     join_names,
     normalise_domain,
     to_decimal,
-    verdict_confidence,
 )
 from providers.errors import ClientError, ProviderError
 from providers.transforms import employee_band, pick_phone

@@ -28,6 +28,8 @@ from providers.adapters.base import (
     ProviderResult,
     Transport,
     build_fields,
+)
+from providers.adapters.values import (
     first_str,
     join_names,
     to_decimal,

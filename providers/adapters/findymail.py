@@ -31,10 +31,12 @@ from providers.adapters.base import (
     Transport,
     build_fields,
     email_confidence,
+    verdict_confidence,
+)
+from providers.adapters.values import (
     ensure_mapping,
     first_str,
     normalise_domain,
-    verdict_confidence,
 )
 from providers.errors import ClientError, ProviderFailure
 

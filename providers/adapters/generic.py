@@ -65,6 +65,8 @@ from providers.adapters.base import (
     RequestSpec,
     Transport,
     build_fields,
+)
+from providers.adapters.values import (
     clamp_confidence,
     ensure_mapping,
     first_str,

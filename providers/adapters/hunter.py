@@ -35,13 +35,15 @@ from providers.adapters.base import (
     ProviderResult,
     Transport,
     build_fields,
+    email_confidence,
+    verdict_confidence,
+)
+from providers.adapters.values import (
     clamp_confidence,
     dig,
-    email_confidence,
     ensure_mapping,
     first_str,
     parse_retry_after,
-    verdict_confidence,
 )
 from providers.errors import ProviderError, ProviderFailure, TemporaryError
 

@@ -57,11 +57,13 @@ from providers.adapters.base import (
     ProviderResult,
     Transport,
     build_fields,
-    dig,
     email_confidence,
+    verdict_confidence,
+)
+from providers.adapters.values import (
+    dig,
     first_str,
     normalise_domain,
-    verdict_confidence,
 )
 from providers.errors import ProviderFailure
 from providers.transforms import employee_band

@@ -37,6 +37,8 @@ from providers.adapters.base import (
     ProviderResult,
     Transport,
     build_fields,
+)
+from providers.adapters.values import (
     first_str,
     normalise_domain,
     to_decimal,

@@ -36,10 +36,12 @@ from providers.adapters.base import (
     Transport,
     build_fields,
     email_confidence,
+    verdict_confidence,
+)
+from providers.adapters.values import (
     first_str,
     normalise_domain,
     parse_retry_after,
-    verdict_confidence,
 )
 from providers.errors import (
     AuthenticationError,

@@ -32,6 +32,8 @@ from providers.adapters.base import (
     ProviderResult,
     Transport,
     build_fields,
+)
+from providers.adapters.values import (
     ensure_mapping,
     first_str,
 )

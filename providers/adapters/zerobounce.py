@@ -35,10 +35,12 @@ from providers.adapters.base import (
     ProviderResult,
     Transport,
     build_fields,
+    verdict_confidence,
+)
+from providers.adapters.values import (
     ensure_mapping,
     first_str,
     to_decimal,
-    verdict_confidence,
 )
 from providers.errors import AuthenticationError, ProviderError, ProviderFailure
 

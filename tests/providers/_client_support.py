@@ -30,6 +30,8 @@ from providers.adapters.base import (
     RequestSpec,
     Transport,
     build_fields,
+)
+from providers.adapters.values import (
     ensure_mapping,
     to_decimal,
 )

@@ -22,6 +22,8 @@ from providers.adapters.base import (
     OperationSpec,
     ProviderResult,
     Transport,
+)
+from providers.adapters.values import (
     normalise_domain,
     normalise_inputs,
     parse_retry_after,

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 
 from enrichment import services
-from enrichment.emails.smtp import greylist_retry_delay
+from enrichment.emails.smtp_replies import greylist_retry_delay
 from enrichment.models import EnrichmentJob, JobStatus
 
 logger = logging.getLogger(__name__)

@@ -27,7 +27,8 @@ from enrichment.emails.names import ParsedName
 from enrichment.emails.patterns import DomainPattern
 from enrichment.emails.permutations import Candidate, generate_candidates
 from enrichment.emails.scoring import EmailEvidence, EmailScore, score_email
-from enrichment.emails.smtp import DomainProbe, RcptOutcome, SmtpProber
+from enrichment.emails.smtp import DomainProbe, SmtpProber
+from enrichment.emails.smtp_replies import RcptOutcome
 from enrichment.emails.verify import smtp_evidence
 
 #: Candidates probed per person when SMTP is on: beyond the top few the chance that a lower

@@ -27,7 +27,8 @@ from enrichment.emails.domains import (
 )
 from enrichment.emails.mx import MxResolver, MxResult, MxStatus
 from enrichment.emails.scoring import EmailEvidence, EmailScore, EmailStatus, score_email
-from enrichment.emails.smtp import DomainProbe, RcptOutcome, RcptReason, RcptResult, SmtpProber
+from enrichment.emails.smtp import DomainProbe, SmtpProber
+from enrichment.emails.smtp_replies import RcptOutcome, RcptReason, RcptResult
 
 logger = logging.getLogger(__name__)
 

@@ -10,15 +10,14 @@ import pytest
 from django.core.cache import cache as default_cache
 
 from enrichment.emails.mx import MxResult, MxStatus
-from enrichment.emails.smtp import (
+from enrichment.emails.smtp import SmtpProber, random_local_parts
+from enrichment.emails.smtp_replies import (
     RcptOutcome,
     RcptReason,
-    SmtpProber,
     accepts_all_provider_for,
     classify_reply,
     greylist_retry_delay,
     parse_enhanced_code,
-    random_local_parts,
 )
 from tests.support.dns_server import mail_zone
 from tests.support.smtp_server import (

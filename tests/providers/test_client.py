@@ -89,43 +89,49 @@ def test_a_successful_call_returns_fields_and_writes_one_ledger_row(httpserver, 
     assert abs(timezone.now() - row.created_at) < timedelta(hours=1)
 
 
+def _ledger_insert(httpserver, provider) -> str:
+    """Make one call; the SQL of its ledger INSERT."""
+    answer(httpserver)
+    statements: list[str] = []
+
+    def record(execute, sql, *args):
+        statements.append(sql)
+        return execute(sql, *args)
+
+    with connection.execute_wrapper(record):
+        call(provider)
+    (insert,) = [sql for sql in statements if "INSERT" in sql]
+    return insert
+
+
+def _session_synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_ledger_row_in_autocommit_commits_asynchronously_without_changing_the_session(
     httpserver, provider
 ):
     if connection.vendor != "postgresql":
         pytest.skip("synchronous_commit is PostgreSQL's")
-    answer(httpserver)
-    statements: list[str] = []
 
-    with connection.execute_wrapper(
-        lambda execute, sql, *a: statements.append(sql) or execute(sql, *a)
-    ):
-        call(provider)
+    insert = _ledger_insert(httpserver, provider)
 
-    (insert,) = [sql for sql in statements if "INSERT" in sql]
     assert insert.startswith("SET LOCAL synchronous_commit TO OFF;")
     assert len(rows(provider)) == 1
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW synchronous_commit")
-        assert cursor.fetchone() == ("on",)
+    assert _session_synchronous_commit() == "on"
 
 
 def test_a_ledger_row_inside_a_transaction_leaves_its_commit_alone(httpserver, provider):
+    if connection.vendor != "postgresql":
+        pytest.skip("synchronous_commit is PostgreSQL's")
     # pytest-django wraps this test in a transaction, as a caller's atomic block would.
-    answer(httpserver)
-    statements: list[str] = []
+    insert = _ledger_insert(httpserver, provider)
 
-    with connection.execute_wrapper(
-        lambda execute, sql, *a: statements.append(sql) or execute(sql, *a)
-    ):
-        call(provider)
-
-    (insert,) = [sql for sql in statements if "INSERT" in sql]
     assert "synchronous_commit" not in insert
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW synchronous_commit")
-        assert cursor.fetchone() == ("on",)
+    assert _session_synchronous_commit() == "on"
 
 
 def test_the_ledger_row_points_at_the_job_item(httpserver, provider):

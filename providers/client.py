@@ -49,7 +49,7 @@ from config.logging import register_secret
 from providers import breaker, cache, ratelimit
 from providers.adapters.base import Adapter, Operation, ProviderResult, Transport
 from providers.errors import ClientError, ProviderError, ProviderFailure
-from providers.http import RequestsTransport
+from providers.http import HttpTransport
 from providers.models import CallStatus, Provider, ProviderCall
 
 if TYPE_CHECKING:
@@ -66,18 +66,19 @@ LIMIT_WAIT = 30.0
 # Indirection so tests can record backoff sleeps and the benchmark can account for them.
 _sleep = time.sleep
 
-# requests.Session is not thread-safe, and a session per call would pay a TCP (and TLS)
-# handshake per call: each thread keeps one transport per timeout value.
+# A transport keeps one connection per host, so threads sharing one would open and drop extra
+# connections, and one per call would pay a TCP (and TLS) handshake each time: each thread
+# keeps one transport per timeout value.
 _transports = threading.local()
 
 
 def _thread_transport(timeout: float) -> Transport:
-    pool: dict[float, RequestsTransport] | None = getattr(_transports, "pool", None)
+    pool: dict[float, HttpTransport] | None = getattr(_transports, "pool", None)
     if pool is None:
         pool = _transports.pool = {}
     transport = pool.get(timeout)
     if transport is None:
-        transport = pool[timeout] = RequestsTransport(timeout=timeout)
+        transport = pool[timeout] = HttpTransport(timeout=timeout)
     return transport
 
 
@@ -105,7 +106,7 @@ class ProviderClient:
     """Calls one provider; see the module docstring for what happens around each call.
 
     ``adapter_class`` defaults to the registered adapter for ``provider.adapter``; tests pass
-    their own. ``transport`` defaults to a per-thread :class:`RequestsTransport` with the
+    their own. ``transport`` defaults to a per-thread :class:`~providers.http.HttpTransport` with the
     provider's timeout.
     """
 

@@ -1,27 +1,50 @@
-"""The production :class:`~providers.adapters.base.Transport`: requests, guarded and bounded.
+"""The production :class:`~providers.adapters.base.Transport`: urllib3, guarded and bounded.
 
-One ``requests.Session`` per transport reuses connections (TLS handshakes dominate the cost of
-small provider calls). Every request, and every redirect hop, goes through the SSRF guard in
-:mod:`providers.netguard`; the socket's actual peer address is checked again after connecting so
-a DNS answer that changes between check and connect cannot reach a private address. Bodies are
-streamed and cut off at ``max_bytes``. Nothing in an exception message comes from the request
-URL's query string or headers, where credentials live.
+Built on urllib3's pool manager directly rather than on ``requests``: a provider call is small,
+so the per-request work of the HTTP library counts, and requests adds about as much again as
+urllib3 itself for features we do not use (sessions, cookies, hooks, environment lookups).
+What requests did for us is done here, the same way: query parameters, JSON and form bodies,
+the default headers (including ``Accept-Encoding``, with decompression capped like the body).
 
-A session is not meant to be shared between threads: give each worker thread its own transport.
+One pool manager per mode reuses connections (TLS handshakes dominate the cost of small
+provider calls); urllib3 neither retries nor follows redirects. Every request, and every
+redirect hop (followed here, one at a time), goes through the SSRF guard in
+:mod:`providers.netguard`; in guarded mode the socket's actual peer address is checked again
+after connecting, so a DNS answer that changes between check and connect cannot reach a private
+address. Bodies are streamed and cut off at ``max_bytes``. Nothing in an exception message comes
+from the request URL's query string or headers, where credentials live.
+
+Each pool keeps one connection per host, enough for one caller at a time: give each worker
+thread its own transport.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import re
 import socket
+import ssl
 import time
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
-import requests
-from requests.adapters import HTTPAdapter
+from urllib3 import BaseHTTPResponse, PoolManager, Timeout
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ReadTimeoutError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    InvalidHeader,
+    LocationValueError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+)
+from urllib3.util import make_headers
+from urllib3.util.ssl_ import create_urllib3_context
 
 from providers.adapters.base import HttpResponse, RequestSpec
 from providers.errors import ClientError, ProviderError, ProviderFailure, TemporaryError
@@ -32,6 +55,17 @@ MAX_REDIRECTS = 5
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Headers that may follow a redirect to another origin; the rest may carry credentials.
 _CROSS_ORIGIN_SAFE_HEADERS = frozenset({"accept", "accept-language", "user-agent"})
+_DEFAULT_HEADERS = {
+    "User-Agent": USER_AGENT,
+    # The encodings urllib3 can decode here (gzip and deflate, br/zstd when installed), as
+    # requests asked for them.
+    "Accept-Encoding": make_headers(accept_encoding=True)["accept-encoding"],
+    "Accept": "application/json",
+}
+_READ_SIZE = 64 * 1024
+# requests' rules for header fields: no line breaks, no leading whitespace, no colon in names.
+_VALID_HEADER_NAME = re.compile(r"[^:\s][^:\r\n]*\Z")
+_VALID_HEADER_VALUE = re.compile(r"(?:\S[^\r\n]*)?\Z")
 
 
 def offline_default() -> bool:
@@ -73,18 +107,31 @@ class _PeerCheckedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _PeerCheckedHTTPSConnection
 
 
-class _PeerCheckedAdapter(HTTPAdapter):
-    """Direct connections verify the connected address; proxied ones are the proxy's business."""
+class _PeerCheckedPoolManager(PoolManager):
+    """Pools whose connections verify the address they actually connected to."""
 
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _PeerCheckedHTTPPool,
-            "https": _PeerCheckedHTTPSPool,
-        }
+    def __init__(self, **connection_pool_kw: Any) -> None:
+        super().__init__(**connection_pool_kw)
+        self.pool_classes_by_scheme = {"http": _PeerCheckedHTTPPool, "https": _PeerCheckedHTTPSPool}
 
 
-class RequestsTransport:
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One verifying TLS context for every pool, so the CA bundle is loaded once per process.
+
+    The bundle is certifi's, as with requests; the system store if certifi is not installed.
+    """
+    context = create_urllib3_context()
+    try:
+        import certifi
+    except ImportError:
+        context.load_default_certs()
+    else:
+        context.load_verify_locations(cafile=certifi.where())
+    return context
+
+
+class HttpTransport:
     """Send :class:`RequestSpec` objects; see the module docstring.
 
     ``timeout`` bounds connecting and each read; the whole response must also arrive within
@@ -104,17 +151,23 @@ class RequestsTransport:
         self.max_bytes = max_bytes
         self.allow_private = allow_private
         self.offline = offline
-        self.session = requests.Session()
-        # Proxies from the environment would bypass the peer check; an operator who needs one
-        # configures it explicitly on the session.
-        self.session.trust_env = False
-        self._guarded_adapter = _PeerCheckedAdapter()
-        self._plain_adapter = HTTPAdapter()
+        self._timeout = Timeout(connect=timeout, read=timeout)
+        # Pool managers read no proxy settings from the environment (a proxy would bypass the
+        # peer check). maxsize=1: a transport serves one caller at a time.
+        options: dict[str, Any] = {
+            "retries": False,
+            "timeout": self._timeout,
+            "maxsize": 1,
+            "ssl_context": _tls_context(),
+        }
+        self._guarded = _PeerCheckedPoolManager(**options)
+        self._plain = PoolManager(**options)
 
     def close(self) -> None:
-        self.session.close()
+        self._guarded.clear()
+        self._plain.clear()
 
-    def __enter__(self) -> RequestsTransport:
+    def __enter__(self) -> HttpTransport:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -127,120 +180,217 @@ class RequestsTransport:
         allow_private = (
             allow_private_default() if self.allow_private is None else self.allow_private
         )
-        adapter = self._plain_adapter if allow_private else self._guarded_adapter
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        manager = self._plain if allow_private else self._guarded
 
         started = time.monotonic()
         deadline = started + self.timeout * 3
         method, url = spec.method.upper(), spec.url
-        headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **spec.headers}
-        params, json_body, data = spec.params or None, spec.json, spec.data
+        headers = _merge_headers(spec.headers, url)
+        query = _form_encode(spec.params) if spec.params else ""
+        body, content_type = _encode_body(spec.json, spec.data, url)
         for _hop in range(MAX_REDIRECTS + 1):
             check_url(url, allow_private=allow_private)
-            response = self._request(method, url, headers, params, json_body, data)
+            sent_headers = headers
+            if content_type is not None and not _has_header(headers, "content-type"):
+                sent_headers = {**headers, "Content-Type": content_type}
+            response = self._request(manager, method, _with_query(url, query), sent_headers, body)
             try:
-                if (
-                    response.status_code not in _REDIRECT_STATUSES
-                    or "Location" not in response.headers
-                ):
-                    body = self._read(response, deadline, url)
+                location = (
+                    response.headers.get("Location")
+                    if response.status in _REDIRECT_STATUSES
+                    else None
+                )
+                if location is None:
+                    content = self._read(response, deadline, url)
                     return HttpResponse(
-                        status=response.status_code,
+                        status=response.status,
                         headers=response.headers,
-                        body=body,
+                        body=content,
                         elapsed_ms=(time.monotonic() - started) * 1000,
                     )
-                next_url = urljoin(url, response.headers["Location"])
+                next_url = urljoin(url, location)
             finally:
-                response.close()
+                _release(response)
             if _origin(next_url) != _origin(url):
                 headers = {
                     k: v for k, v in headers.items() if k.lower() in _CROSS_ORIGIN_SAFE_HEADERS
                 }
             # The query of the original request (where some providers want the key) is not
             # carried over: the Location is taken as the server wrote it.
-            params = None
-            if response.status_code == 303 or (
-                response.status_code in (301, 302) and method not in ("GET", "HEAD")
+            query = ""
+            if response.status == 303 or (
+                response.status in (301, 302) and method not in ("GET", "HEAD")
             ):
-                method, json_body, data = "GET", None, None
+                method, body, content_type = "GET", None, None
             url = next_url
         raise ProviderFailure("malformed_response", f"more than {MAX_REDIRECTS} redirects")
 
     def _request(
         self,
+        manager: PoolManager,
         method: str,
         url: str,
         headers: dict[str, str],
-        params: Any,
-        json_body: Any,
-        data: Any,
-    ) -> requests.Response:
-        host = urlsplit(url).hostname or "?"
+        body: bytes | None,
+    ) -> BaseHTTPResponse:
         try:
-            return self.session.request(
+            return manager.urlopen(
                 method,
                 url,
-                params=params,
+                body=body,
                 headers=headers,
-                json=json_body,
-                data=data,
-                timeout=self.timeout,
-                stream=True,
-                allow_redirects=False,
+                redirect=False,
+                retries=False,
+                timeout=self._timeout,
+                preload_content=False,
+                decode_content=True,
             )
         except ProviderError:
             raise  # the peer check inside urllib3
-        except requests.exceptions.Timeout:
+        except NewConnectionError:
+            # Before ConnectTimeoutError, of which urllib3 makes it a subclass. Covers DNS.
+            raise TemporaryError("network", f"could not connect to {_host(url)}") from None
+        except (ConnectTimeoutError, ReadTimeoutError):
             raise TemporaryError(
-                "timeout", f"no answer from {host} within {self.timeout}s"
+                "timeout", f"no answer from {_host(url)} within {self.timeout}s"
             ) from None
-        except requests.exceptions.SSLError:
-            raise TemporaryError("network", f"TLS handshake with {host} failed") from None
-        except requests.exceptions.ConnectionError:
-            raise TemporaryError("network", f"could not connect to {host}") from None
-        except (
-            requests.exceptions.InvalidURL,
-            requests.exceptions.InvalidSchema,
-            requests.exceptions.MissingSchema,
-            requests.exceptions.InvalidHeader,
-        ):
-            raise ClientError("invalid_request", f"invalid request to {host}") from None
-        except requests.exceptions.RequestException:
-            raise TemporaryError("network", f"request to {host} failed") from None
+        except SSLError:
+            raise TemporaryError("network", f"TLS handshake with {_host(url)} failed") from None
+        except ProtocolError:
+            raise TemporaryError("network", f"could not connect to {_host(url)}") from None
+        except (LocationValueError, InvalidHeader, ValueError):
+            # An unusable URL, a method or header http.client refuses, or (InvalidHeader)
+            # conflicting Content-Length values in the answer: requests reported all of these
+            # as invalid requests.
+            raise ClientError("invalid_request", f"invalid request to {_host(url)}") from None
+        except HTTPError:
+            raise TemporaryError("network", f"request to {_host(url)} failed") from None
 
-    def _read(self, response: requests.Response, deadline: float, url: str) -> bytes:
-        host = urlsplit(url).hostname or "?"
+    def _read(self, response: BaseHTTPResponse, deadline: float, url: str) -> bytes:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
             raise ProviderFailure(
-                "too_large", f"{host} announced {declared} bytes (limit {self.max_bytes})"
+                "too_large", f"{_host(url)} announced {declared} bytes (limit {self.max_bytes})"
             )
         chunks: list[bytes] = []
         size = 0
         try:
-            for chunk in response.iter_content(chunk_size=64 * 1024):
+            # read1 returns what one read of the socket brings (decoded, at most _READ_SIZE
+            # bytes), so the deadline is looked at while a server drips its answer; read()
+            # would wait for a full chunk.
+            while chunk := response.read1(_READ_SIZE, decode_content=True):
                 size += len(chunk)
                 if size > self.max_bytes:
                     raise ProviderFailure(
-                        "too_large", f"{host} sent more than {self.max_bytes} bytes"
+                        "too_large", f"{_host(url)} sent more than {self.max_bytes} bytes"
                     )
                 if time.monotonic() > deadline:
-                    raise TemporaryError("timeout", f"{host} sent its answer too slowly")
+                    raise TemporaryError("timeout", f"{_host(url)} sent its answer too slowly")
                 chunks.append(chunk)
-        except ProviderError:
-            raise
-        except requests.exceptions.ConnectionError as exc:
-            # requests reports a read timeout during streaming as a ConnectionError.
-            if exc.args and isinstance(exc.args[0], ReadTimeoutError):
-                raise TemporaryError("timeout", f"{host} stopped answering") from None
-            raise TemporaryError("network", f"connection to {host} broke") from None
-        except requests.exceptions.RequestException:
-            raise TemporaryError("network", f"reading the answer from {host} failed") from None
+        except ReadTimeoutError:
+            raise TemporaryError("timeout", f"{_host(url)} stopped answering") from None
+        except (ProtocolError, SSLError):
+            raise TemporaryError("network", f"connection to {_host(url)} broke") from None
+        except HTTPError:  # DecodeError: a compressed body that does not decompress
+            raise TemporaryError(
+                "network", f"reading the answer from {_host(url)} failed"
+            ) from None
         return b"".join(chunks)
 
 
-def _origin(url: str) -> tuple[str, str | None, int | None]:
+def _release(response: BaseHTTPResponse) -> None:
+    """Give the connection back to its pool: as is if the body was read to the end (urllib3
+    has then done it already), closed otherwise, since unread bytes would spoil the next
+    answer on it."""
+    if not response.closed:
+        response.close()
+    response.release_conn()
+
+
+def _merge_headers(extra: Mapping[Any, Any], url: str) -> dict[str, str]:
+    """The default headers with ``extra`` over them, names compared without case (as requests
+    did; a plain dict would send ``Accept`` twice for an ``accept`` override). ``None`` removes
+    a header."""
+    headers = dict(_DEFAULT_HEADERS)
+    if not extra:
+        return headers
+    names = {name.lower(): name for name in headers}
+    for name, value in extra.items():
+        name, value = _latin1(name), _latin1(value)
+        if not (
+            isinstance(name, str)
+            and (value is None or isinstance(value, str))
+            and _VALID_HEADER_NAME.match(name)
+            and (value is None or _VALID_HEADER_VALUE.match(value))
+        ):
+            raise ClientError("invalid_request", f"invalid header in a request to {_host(url)}")
+        previous = names.pop(name.lower(), None)
+        if previous is not None:
+            del headers[previous]
+        if value is not None:
+            headers[name] = value
+            names[name.lower()] = name
+    return headers
+
+
+def _latin1(value: Any) -> Any:
+    # http.client sends str headers as Latin-1, so decoding bytes that way sends them unchanged.
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+def _has_header(headers: Mapping[str, str], lowered: str) -> bool:
+    return any(name.lower() == lowered for name in headers)
+
+
+def _form_encode(fields: Any) -> str:
+    """``application/x-www-form-urlencoded`` as requests wrote it for params and form data:
+    strings as they are, lists as repeated keys, ``None`` values left out."""
+    if isinstance(fields, str | bytes):
+        return fields.decode() if isinstance(fields, bytes) else fields
+    pairs: list[tuple[Any, Any]] = []
+    for key, values in fields.items() if isinstance(fields, Mapping) else fields:
+        if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
+            values = [values]
+        pairs.extend((key, value) for value in values if value is not None)
+    return urlencode(pairs, doseq=True)
+
+
+def _with_query(url: str, query: str) -> str:
+    if not query:
+        return url
     parts = urlsplit(url)
-    return parts.scheme.lower(), parts.hostname, parts.port
+    return urlunsplit(parts._replace(query=f"{parts.query}&{query}" if parts.query else query))
+
+
+def _encode_body(json_body: Any, data: Any, url: str) -> tuple[bytes | None, str | None]:
+    """The body and the Content-Type it implies; as requests, ``data`` wins over ``json``."""
+    if not data:
+        if json_body is None:
+            return None, None
+        try:
+            encoded = json.dumps(json_body, allow_nan=False)
+        except ValueError:  # NaN or infinity, which JSON cannot carry
+            raise ClientError(
+                "invalid_request", f"the JSON body for {_host(url)} cannot be encoded"
+            ) from None
+        return encoded.encode(), "application/json"
+    if isinstance(data, bytes):
+        return data, None
+    if isinstance(data, str):
+        return data.encode(), None
+    return _form_encode(data).encode(), "application/x-www-form-urlencoded"
+
+
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or "?"
+    except ValueError:
+        return "?"
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme.lower(), parts.hostname, parts.port
+    except ValueError:  # a bad port or IPv6 literal: no origin, and check_url refuses it
+        return "", None, None

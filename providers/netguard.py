@@ -12,7 +12,7 @@ are allowed.
 some deployments call an internal API on purpose). The scheme check always applies.
 
 A check before connecting leaves a window in which DNS can change its answer (rebinding), so
-:class:`providers.http.RequestsTransport` also checks the address it actually connected to
+:class:`providers.http.HttpTransport` also checks the address it actually connected to
 with :func:`check_ip`.
 """
 

@@ -4,7 +4,7 @@ An adapter knows one provider: which operations it offers (:class:`OperationSpec
 canonical inputs into HTTP requests (:class:`RequestSpec`), how the provider reports failure
 (mapped onto :mod:`providers.errors`) and how to read its answers into canonical fields with a
 confidence each (:class:`ProviderResult`). It never opens a socket itself: it hands requests to a
-:class:`Transport` (``providers.http.RequestsTransport`` in production, anything in tests) and the
+:class:`Transport` (``providers.http.HttpTransport`` in production, anything in tests) and the
 provider client wraps it with rate limits, retries, the circuit breaker, the cache and the ledger.
 
 Conventions every adapter follows:

@@ -26,7 +26,7 @@ from providers.errors import (
     ProviderFailure,
     TemporaryError,
 )
-from providers.http import RequestsTransport
+from providers.http import HttpTransport
 
 FIXTURES = Path(__file__).parent / "fixtures"
 #: The credential every adapter test uses; it must never show up in messages or stored answers.
@@ -48,8 +48,8 @@ def fixture_json(provider: str, name: str) -> Any:
 
 
 @pytest.fixture
-def transport() -> Iterator[RequestsTransport]:
-    t = RequestsTransport(timeout=TIMEOUT, allow_private=True, offline=False)
+def transport() -> Iterator[HttpTransport]:
+    t = HttpTransport(timeout=TIMEOUT, allow_private=True, offline=False)
     yield t
     t.close()
 

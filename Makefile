@@ -32,10 +32,17 @@ demo: migrate  ## Demo admin, sandbox provider, sample leads
 
 run: demo  ## Web (daphne, ASGI) + Celery worker + beat on the embedded default
 	@echo "Starting web on http://$(HOST):$(PORT), a Celery worker and beat (Ctrl-C stops all)"
-	@trap 'kill 0' EXIT INT TERM; \
+	@# All three in the background, so a signal interrupts `wait` at once; the first to stop
+	@# (or Ctrl-C, or a TERM) stops the others. The trap clears itself before it signals, so it
+	@# runs once; what has not stopped 10 s later is killed (tasks are acknowledged late, so a
+	@# killed worker's task runs again).
+	@trap 'trap - EXIT INT TERM; kill $$(jobs -p) 2>/dev/null; \
+	  for _ in $$(seq 20); do [ -z "$$(jobs -pr)" ] && break; sleep 0.5; done; \
+	  kill -9 $$(jobs -pr) 2>/dev/null; wait' EXIT INT TERM; \
 	  .venv/bin/celery -A config worker --loglevel INFO --concurrency 2 --without-gossip --without-mingle & \
 	  .venv/bin/celery -A config beat --loglevel INFO & \
-	  .venv/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
+	  .venv/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application & \
+	  wait -n
 
 services:  ## Make sure PostgreSQL and Redis answer locally (installs them with apt if missing)
 	@bash .ci/services

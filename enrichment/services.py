@@ -4,6 +4,7 @@ commands and tasks call these; each runs in a transaction."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,8 +27,10 @@ from contacts.models import (
     suppression_hash,
 )
 from enrichment.batch import field_value, read_leads, run_email_step
+from enrichment.emails.names import InvalidName, parse_name_parts
 from enrichment.emails.patterns import DomainPattern as LearnedPattern
 from enrichment.emails.patterns import KnownEmail, learn_patterns_by_domain
+from enrichment.emails.scoring import EmailEvidence, EmailScore, score_email
 from enrichment.models import DomainPattern, EnrichmentJob, ItemStatus, JobItem, JobStatus, JobType
 from providers.models import Provider
 
@@ -361,18 +364,34 @@ def contact_emails_verify(
     are worth retrying after that delay."""
     from enrichment.emails.verify import verify_emails
 
-    rows = list(ContactEmail.objects.filter(pk__in=list(ids)).exclude(bounced_at__isnull=False))
+    rows = list(
+        ContactEmail.objects.filter(pk__in=list(ids))
+        .exclude(bounced_at__isnull=False)
+        .select_related("contact")
+    )
     if not rows:
         return {}
+    # A guessed address keeps what its pattern at the domain says about it, learned from what
+    # is known now (bounces included): re-checking MX or SMTP must not drop that evidence.
+    guessed_domains = {
+        row.domain for row in rows if row.generation_method == GenerationMethod.PATTERN_DETECTION
+    }
+    learned = learn_patterns_by_domain(known_emails_for_domains(guessed_domains))
     now = timezone.now()
     retry: dict[int, int] = {}
     results = verify_emails(
         [row.email for row in rows], smtp=smtp, resolver=resolver, prober=prober
     )
     for row, result in zip(rows, results, strict=True):
-        row.verification_status = result.status
-        row.verification_score = result.score
-        row.score_breakdown = result.breakdown
+        status, score, breakdown = result.status, result.score, result.breakdown
+        if row.domain in guessed_domains and result.evidence is not None:
+            rescored = _rescore_guess(row, result.evidence, learned.get(row.domain))
+            if rescored is not None:
+                status, score = str(rescored.status), rescored.score
+                breakdown = rescored.to_dict()["factors"]
+        row.verification_status = status
+        row.verification_score = score
+        row.score_breakdown = breakdown
         row.verification_method = (
             VerificationMethod.SMTP_PING if result.smtp else VerificationMethod.MX_CHECK
         )
@@ -403,6 +422,25 @@ def contact_emails_verify(
             batch_size=1000,
         )
     return retry
+
+
+def _rescore_guess(
+    row: ContactEmail, evidence: EmailEvidence, learned: LearnedPattern | None
+) -> EmailScore | None:
+    """``row``'s score with its pattern evidence added to a fresh check's ``evidence``; None
+    when it is not a guess or its name no longer gives this address."""
+    from enrichment.emails.finder import guess_evidence
+
+    if row.generation_method != GenerationMethod.PATTERN_DETECTION:
+        return None
+    try:
+        parsed = parse_name_parts(row.contact.first_name, row.contact.last_name)
+    except InvalidName:
+        return None
+    extra = guess_evidence(parsed, row.email, learned)
+    if extra is None:
+        return None
+    return score_email(dataclasses.replace(evidence, **extra))
 
 
 #: Weight of an address a provider's domain search returned: good evidence, not confirmed by us.

@@ -145,6 +145,35 @@ def _probe(ranked: list, mx: Mapping[str, MxResult], prober: SmtpProber) -> dict
         return {d: f.result() for d, f in futures.items()}
 
 
+def pattern_evidence(candidate: Candidate, learned: DomainPattern | None) -> dict[str, Any]:
+    """The scoring inputs a guess gets from the domain's learned pattern (or the prior)."""
+    if learned is None or learned.examples <= 0:
+        # Without evidence at the domain the candidate's chance *is* the prior's (split over
+        # the name's spellings); scoring then says "global prior", not "learned".
+        return {
+            "pattern_probability": None,
+            "pattern_support": 0,
+            "prior": min(1.0, candidate.probability),
+        }
+    return {
+        "pattern_probability": min(1.0, candidate.probability),
+        "pattern_support": round(learned.support_for(candidate.pattern)),
+        "prior": min(1.0, candidate.prior),
+    }
+
+
+def guess_evidence(
+    parsed: ParsedName, email: str, learned: DomainPattern | None
+) -> dict[str, Any] | None:
+    """:func:`pattern_evidence` for a stored guess ``email`` of ``parsed``; None when the
+    name's candidates at its domain no longer include it (the name was edited, say)."""
+    domain = email.rpartition("@")[2].lower()
+    for candidate in generate_candidates(parsed, domain, ranking=learned):
+        if candidate.email == email.lower():
+            return pattern_evidence(candidate, learned)
+    return None
+
+
 def _pick(
     domain: str,
     candidates: list[Candidate],
@@ -155,18 +184,13 @@ def _pick(
     """Score the probed candidates and keep the best; unprobed, the most probable one."""
     considered = candidates[:PROBE_CANDIDATES] if probe is not None else candidates[:1]
     disposable = is_disposable(domain)
-    has_evidence = learned is not None and learned.examples > 0
     scored: list[tuple[Candidate, EmailScore, str | None, int | None]] = []
     for candidate in considered:
         rcpt = probe.results.get(candidate.email) if probe is not None else None
         smtp, smtp_code = smtp_evidence(rcpt)
         evidence = EmailEvidence(
             syntax_valid=True,
-            # Without evidence at the domain the candidate's chance *is* the prior's (split
-            # over the name's spellings); scoring then says "global prior", not "learned".
-            pattern_probability=min(1.0, candidate.probability) if has_evidence else None,
-            pattern_support=round(learned.support_for(candidate.pattern)) if has_evidence else 0,
-            prior=min(1.0, candidate.probability if not has_evidence else candidate.prior),
+            **pattern_evidence(candidate, learned),
             mx=str(mx.status),
             smtp=smtp,
             smtp_code=smtp_code,

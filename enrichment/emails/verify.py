@@ -60,6 +60,9 @@ class VerificationResult:
     mx_status: str | None = None
     smtp: str | None = None
     retry_after: int | None = None
+    #: What the score was computed from (None when the syntax is invalid): callers that know
+    #: more about an address (its pattern at the domain) score it again with that added.
+    evidence: EmailEvidence | None = None
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,9 @@ class _Run:
         self._flags: dict[str, _DomainFlags] = {}
         # Addresses at one domain with no SMTP answer share the same evidence, so most rows
         # of a large file score from this memo, keyed by the evidence's fields.
-        self._scores: dict[tuple[Any, ...], tuple[EmailScore, list[dict[str, Any]]]] = {}
+        self._scores: dict[
+            tuple[Any, ...], tuple[EmailEvidence, EmailScore, list[dict[str, Any]]]
+        ] = {}
 
     def verify_chunk(self, chunk: list[Any]) -> list[VerificationResult]:
         syntax = [_check(row) for row in chunk]
@@ -175,21 +180,20 @@ class _Run:
         key = (domain_mx.status, smtp, smtp_code, catch_all, catch_all_probability, flags, role)
         memo = self._scores.get(key)
         if memo is None:
-            scored = score_email(
-                EmailEvidence(
-                    syntax_valid=True,
-                    mx=str(domain_mx.status),
-                    smtp=smtp,
-                    smtp_code=smtp_code,
-                    catch_all=catch_all,
-                    catch_all_probability=catch_all_probability,
-                    disposable=flags.disposable,
-                    role=role,
-                    free_mail=flags.free_mail,
-                )
+            evidence = EmailEvidence(
+                syntax_valid=True,
+                mx=str(domain_mx.status),
+                smtp=smtp,
+                smtp_code=smtp_code,
+                catch_all=catch_all,
+                catch_all_probability=catch_all_probability,
+                disposable=flags.disposable,
+                role=role,
+                free_mail=flags.free_mail,
             )
-            memo = self._scores[key] = (scored, scored.to_dict()["factors"])
-        scored, factors = memo
+            scored = score_email(evidence)
+            memo = self._scores[key] = (evidence, scored, scored.to_dict()["factors"])
+        evidence, scored, factors = memo
         reason = scored.reason
         if domain_mx.status == MxStatus.UNKNOWN or (rcpt and rcpt.outcome == RcptOutcome.UNKNOWN):
             # Say why a check gave nothing: "DNS timeout" or "greylisted" is actionable.
@@ -212,6 +216,7 @@ class _Run:
             mx_status=str(domain_mx.status),
             smtp=smtp,
             retry_after=rcpt.retry_after if rcpt else None,
+            evidence=evidence,
         )
 
     def _domain_flags(self, domain: str) -> _DomainFlags:

@@ -136,3 +136,29 @@ def test_greylisted_probes_are_retried_later_with_a_countdown(
     assert queued[0][2] >= 300  # minutes later, not a busy loop
     email.refresh_from_db()
     assert email.verification_status != "invalid"
+
+
+def test_re_verifying_a_guess_keeps_its_pattern_evidence(zone):
+    # Two known addresses teach the domain "flast"; a guess in that pattern is re-checked.
+    _known("John", "Smith", "jsmith@acme.example")
+    _known("Mary", "Major", "mmajor@acme.example")
+    contact = EnrichedContactFactory(first_name="Jane", last_name="Doe", domain="acme.example")
+    guess = ContactEmailFactory(
+        contact=contact,
+        email="jdoe@acme.example",
+        generation_method=GenerationMethod.PATTERN_DETECTION,
+        pattern="flast",
+    )
+    unrelated = _known("Ann", "Lee", "ann.lee@acme.example")  # imported: no pattern evidence
+
+    tasks.verify_contact_emails.apply(args=[[guess.pk, unrelated.pk]]).get()
+
+    guess.refresh_from_db()
+    unrelated.refresh_from_db()
+    factors = {f["name"]: f for f in guess.score_breakdown}
+    assert "learned at this domain" in factors["pattern"]["detail"]
+    assert factors["pattern_support"]["detail"].startswith("2 known addresses")
+    assert sum(f["points"] for f in guess.score_breakdown) == guess.verification_score
+    assert factors["mx"]["detail"] == "MX records present"  # and the fresh check is there too
+    others = {f["name"]: f for f in unrelated.score_breakdown}
+    assert others["pattern"]["detail"] == "not guessed from a pattern"

@@ -27,10 +27,12 @@ from contacts.models import (
     suppression_hash,
 )
 from enrichment.batch import field_value, read_leads, run_email_step
+from enrichment.emails.finder import guess_evidence
 from enrichment.emails.names import InvalidName, parse_name_parts
 from enrichment.emails.patterns import DomainPattern as LearnedPattern
 from enrichment.emails.patterns import KnownEmail, learn_patterns_by_domain
 from enrichment.emails.scoring import EmailEvidence, EmailScore, score_email
+from enrichment.emails.verify import verify_emails
 from enrichment.models import DomainPattern, EnrichmentJob, ItemStatus, JobItem, JobStatus, JobType
 from providers.models import Provider
 
@@ -362,8 +364,6 @@ def contact_emails_verify(
     """Re-verify stored addresses (MX, and SMTP when asked) and store status, score and
     breakdown. Returns ``{contact_email_id: seconds}`` for probes that were greylisted and
     are worth retrying after that delay."""
-    from enrichment.emails.verify import verify_emails
-
     rows = list(
         ContactEmail.objects.filter(pk__in=list(ids))
         .exclude(bounced_at__isnull=False)
@@ -429,8 +429,6 @@ def _rescore_guess(
 ) -> EmailScore | None:
     """``row``'s score with its pattern evidence added to a fresh check's ``evidence``; None
     when it is not a guess or its name no longer gives this address."""
-    from enrichment.emails.finder import guess_evidence
-
     if row.generation_method != GenerationMethod.PATTERN_DETECTION:
         return None
     try:

@@ -142,10 +142,15 @@ def test_the_entry_expires_after_the_ttl(flights, key, result):
     assert timedelta(days=3) - timedelta(minutes=1) < timedelta(seconds=ttl) <= timedelta(days=3)
 
 
+@pytest.fixture
+def redis_flights(settings):
+    yield from support.use_test_redis(settings)
+
+
 @pytest.mark.integration
-def test_a_paid_call_costs_two_redis_round_trips_and_a_hit_one(flights, key, result, monkeypatch):
-    if flights == "local":
-        pytest.skip("counts Redis commands")
+def test_a_paid_call_costs_two_redis_round_trips_and_a_hit_one(
+    redis_flights, key, result, monkeypatch
+):
     # Load the scripts first, so the count is the steady state's.
     warm = cache.cache_key(support.unique_slug("w"), "find_email", "1" * 64)
     cache.get_or_call(warm, Counter(result), ttl=timedelta(days=1), wait_timeout=5)

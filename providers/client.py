@@ -233,6 +233,10 @@ class ProviderClient:
             except ProviderError as exc:
                 if not exc.retryable or attempt >= self.max_attempts:
                     raise
+                if exc.http_status is None and not adapter.spec_for(op).repeatable:
+                    # No answer: the provider may have acted on it; sending again could
+                    # act (and bill) twice.
+                    raise
                 if exc.retry_after is not None and exc.retry_after > BACKOFF_CAP:
                     # Longer than we hold a worker: let the caller (a Celery retry) wait.
                     raise
@@ -265,7 +269,8 @@ class ProviderClient:
         )
         provider = self.provider
         limited = bool(provider.rate_limit_per_minute or provider.concurrency)
-        if limited and not provider.daily_quota and ratelimit.supports_guard():
+        # A quota of 0 means "no calls", so only an absent quota skips the quota's round trip.
+        if limited and provider.daily_quota is None and ratelimit.supports_guard():
             # The common case in one round trip: admission refuses, taking nothing, while the
             # circuit has any state; a healthy circuit has none, so no permit is needed.
             try:
@@ -283,12 +288,12 @@ class ProviderClient:
         except ProviderError as exc:
             breaker.release_trial(permit)
             raise _NotSent(exc) from None
-        try:
-            return self._admitted(send, permit, guarded=False)
-        except _NotSent:
+
+        def unsent() -> None:
             ratelimit.refund_quota(ticket)
             breaker.release_trial(permit)
-            raise
+
+        return self._admitted(send, permit, guarded=False, on_unsent=unsent)
 
     def _admitted(
         self,
@@ -296,11 +301,14 @@ class ProviderClient:
         permit: breaker.Permit,
         *,
         guarded: bool,
+        on_unsent: Callable[[], None] | None = None,
     ) -> ProviderResult:
         """``send(permit)`` inside the provider's rate and concurrency limits.
 
         A refusal before sending is a :class:`_NotSent`; :class:`ratelimit.GuardKeyExists`
-        passes through for the caller to take the breaker's path.
+        passes through for the caller to take the breaker's path. ``on_unsent`` runs when the
+        request never went out, whatever stopped it (a refusal, or a soft time limit or an
+        interrupt while waiting for a token or a slot), to give back what was taken for it.
         """
         provider = self.provider
         entered = False
@@ -317,10 +325,14 @@ class ProviderClient:
             ):
                 entered = True
                 return send(permit)
-        except ProviderError as exc:
+        except BaseException as exc:
             if entered:
                 raise
-            raise _NotSent(exc) from None
+            if on_unsent is not None:
+                on_unsent()
+            if isinstance(exc, ProviderError):
+                raise _NotSent(exc) from None
+            raise
 
     def _send(
         self,

@@ -75,7 +75,7 @@ from providers.adapters.values import (
     normalise_domain,
     to_decimal,
 )
-from providers.errors import ClientError, ProviderError
+from providers.errors import ClientError, ErrorKind, ProviderError
 from providers.transforms import employee_band, pick_phone
 
 _PERSON_OUTPUTS = (
@@ -123,6 +123,8 @@ _EMAIL_STATUS = {
 }
 _LOCKED_EMAIL_PREFIX = "email_not_unlocked@"
 MOBILE_CREDITS = 8
+#: Error kinds raised before a request leaves (a missing key, a blocked address).
+_LOCAL_REFUSALS = frozenset({ErrorKind.CLIENT, ErrorKind.AUTHENTICATION})
 #: Where this site receives Apollo's phone webhooks, under ``webhook_base_url``; providers/urls.py
 #: routes the same path.
 WEBHOOK_PATH = "api/providers/apollo/phones/"
@@ -201,6 +203,8 @@ class ApolloAdapter(Adapter):
             outputs=_PERSON_OUTPUTS,
             cost=Decimal("0.225"),  # 1 credit + 8 for a mobile: the most one reveal costs
             one_of=(("email", "linkedin_url", "full_name", "first_name"),),
+            # A request whose answer was lost may still bring a webhook (and a bill).
+            repeatable=False,
         ),
     }
     #: Keeps pending phone reveals; ``None`` means :mod:`providers.reveals` (the database).
@@ -318,8 +322,11 @@ class ApolloAdapter(Adapter):
             try:
                 response, body = self.fetch_json(transport, "POST", "people/match", params=params)
             except ProviderError as exc:
-                if exc.http_status is not None and not 200 <= exc.http_status < 300:
-                    store.phone_reveal_discard(reveal_id=reveal_id)  # refused: no webhook follows
+                refused = exc.http_status is not None and not 200 <= exc.http_status < 300
+                # Refused here before anything went out (no key, a blocked address).
+                unsent = exc.http_status is None and exc.kind in _LOCAL_REFUSALS
+                if refused or unsent:
+                    store.phone_reveal_discard(reveal_id=reveal_id)  # no webhook follows
                 # With no answer (timeout, network) or a garbled 200, Apollo may have taken the
                 # request: the reveal waits for its webhook and expires if none comes.
                 raise

@@ -103,7 +103,9 @@ class OperationSpec:
 
     ``required`` must all be present; each group in ``one_of`` needs at least one member
     (``(("domain", "company_name"),)`` = a domain or a company name). Use :meth:`missing`
-    rather than reading the tuples, so alternatives are honoured.
+    rather than reading the tuples, so alternatives are honoured. ``repeatable`` is False
+    for an operation that must not be sent again when its answer was lost (a timeout, a
+    dropped connection): the provider may have acted on it already (a phone reveal).
     """
 
     required: tuple[str, ...]
@@ -111,6 +113,7 @@ class OperationSpec:
     outputs: tuple[str, ...]
     cost: Decimal
     one_of: tuple[tuple[str, ...], ...] = ()
+    repeatable: bool = True
 
     def missing(self, inputs: Mapping[str, Any]) -> list[str]:
         """Human-readable list of what ``inputs`` lacks; empty when the call can be made."""

@@ -424,6 +424,47 @@ def test_the_daily_quota_stops_calls(httpserver):
     assert len(httpserver.log) == 1
 
 
+def test_a_daily_quota_of_zero_stops_every_call(httpserver):
+    # Concurrency 4 is the default: the guarded fast path must not mistake 0 for "no quota".
+    provider = support.make_provider(httpserver.url_for("/").rstrip("/"), daily_quota=0)
+
+    with pytest.raises(ProviderFailure) as excinfo:
+        call(provider)
+
+    assert excinfo.value.code == "quota_exhausted"
+    assert httpserver.log == []
+
+
+class _Stopped(Exception):
+    """Stands in for Celery's soft time limit arriving while a call waits for its token."""
+
+
+def test_a_call_stopped_while_waiting_gives_back_its_quota_and_its_trial(httpserver, monkeypatch):
+    provider = support.make_provider(
+        httpserver.url_for("/").rstrip("/"),
+        daily_quota=5,
+        rate_limit_per_minute=60,
+        config={"breaker_cooldown_seconds": 0.05},
+    )
+    answer(httpserver)
+    call(provider, {"domain": "one.example"})  # spends the bucket's only token
+    for _ in range(5):
+        breaker.record_failure(provider.slug, threshold=5, cooldown=0.05)
+    threading.Event().wait(0.1)  # cool-down over: the next call is the half-open trial
+
+    def stopped(seconds):
+        raise _Stopped
+
+    monkeypatch.setattr(ratelimit, "_sleep", stopped)
+    with pytest.raises(_Stopped):
+        call(provider, {"domain": "two.example"})
+
+    assert ratelimit.quota_used(provider.slug) == 1  # only the call that was sent
+    # The trial went back: the next caller may try at once instead of waiting out its lease.
+    assert breaker.before_call(provider.slug, cooldown=0.05).trial
+    assert len(httpserver.log) == 1
+
+
 def test_a_cache_hit_does_not_use_the_quota(httpserver):
     provider = support.make_provider(httpserver.url_for("/").rstrip("/"), daily_quota=1)
     answer(httpserver)

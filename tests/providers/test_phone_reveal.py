@@ -10,17 +10,19 @@ import hashlib
 import json
 import logging
 import secrets
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from werkzeug import Response
 
 from providers import reveals, signals
 from providers.adapters.apollo import WEBHOOK_PATH, ApolloAdapter
 from providers.client import ProviderClient
-from providers.errors import ClientError
+from providers.errors import AuthenticationError, ClientError, TemporaryError
 from providers.models import PhoneReveal, PhoneRevealStatus
 from providers.tasks import expire_phone_reveals
 from providers.webhooks import MAX_BODY_BYTES, phones_from_webhook
@@ -442,3 +444,44 @@ def test_the_admin_lists_reveals_and_changes_none(alice_client, apollo):
     assert change.status_code == 403
     reveal.refresh_from_db()
     assert reveal.status == PhoneRevealStatus.PENDING
+
+
+# --- a reveal is sent once ------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_a_reveal_whose_answer_was_lost_is_not_sent_again(httpserver, apollo):
+    # Apollo may have taken a request whose answer timed out: a retry would reveal (and bill)
+    # the phone twice, so the client gives up on it and the reveal waits for its webhook.
+    apollo.base_url = httpserver.url_for("/api/v1")
+    apollo.timeout_seconds = Decimal("0.3")
+    apollo.save()
+    received = []
+
+    def slow(request):
+        received.append(request.path)
+        threading.Event().wait(1.0)
+        return Response(fixture_bytes("apollo", "people_match.json"), 200)
+
+    httpserver.expect_request("/api/v1/people/match").respond_with_handler(slow)
+
+    with pytest.raises(TemporaryError) as caught:
+        ProviderClient(apollo).call("find_phone", {"email": "tim@apollo.io"}, use_cache=False)
+
+    assert caught.value.code == "timeout"
+    assert received == ["/api/v1/people/match"]
+    (reveal,) = PhoneReveal.objects.all()
+    assert reveal.status == PhoneRevealStatus.PENDING
+
+
+@pytest.mark.integration
+def test_a_reveal_refused_before_sending_leaves_no_pending_record(httpserver, apollo):
+    apollo.base_url = httpserver.url_for("/api/v1")
+    apollo.set_credentials({})  # no key: refused before any request
+    apollo.save()
+
+    with pytest.raises(AuthenticationError):
+        ProviderClient(apollo).call("find_phone", {"email": "tim@apollo.io"}, use_cache=False)
+
+    assert httpserver.log == []
+    assert not PhoneReveal.objects.exists()

@@ -376,7 +376,11 @@ def contact_emails_verify(
     guessed_domains = {
         row.domain for row in rows if row.generation_method == GenerationMethod.PATTERN_DETECTION
     }
-    learned = learn_patterns_by_domain(known_emails_for_domains(guessed_domains))
+    # The addresses being checked are not evidence for themselves.
+    checked = {row.email.lower() for row in rows}
+    learned = learn_patterns_by_domain(
+        [k for k in known_emails_for_domains(guessed_domains) if k.email.lower() not in checked]
+    )
     now = timezone.now()
     retry: dict[int, int] = {}
     results = verify_emails(

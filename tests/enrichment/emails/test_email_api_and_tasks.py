@@ -162,3 +162,22 @@ def test_re_verifying_a_guess_keeps_its_pattern_evidence(zone):
     assert factors["mx"]["detail"] == "MX records present"  # and the fresh check is there too
     others = {f["name"]: f for f in unrelated.score_breakdown}
     assert others["pattern"]["detail"] == "not guessed from a pattern"
+
+
+def test_a_re_verified_guess_is_not_evidence_for_itself(zone):
+    # Once verified, a guess counts as known for other names; not for its own re-check.
+    contact = EnrichedContactFactory(first_name="Jane", last_name="Doe", domain="acme.example")
+    guess = ContactEmailFactory(
+        contact=contact,
+        email="jdoe@acme.example",
+        generation_method=GenerationMethod.PATTERN_DETECTION,
+        pattern="flast",
+        verification_status="verified",
+    )
+
+    tasks.verify_contact_emails.apply(args=[[guess.pk]]).get()
+
+    guess.refresh_from_db()
+    factors = {f["name"]: f for f in guess.score_breakdown}
+    assert "learned at this domain" not in factors["pattern"]["detail"]
+    assert "pattern_support" not in factors or factors["pattern_support"]["points"] == 0

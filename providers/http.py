@@ -188,7 +188,12 @@ class HttpTransport:
         headers = _merge_headers(spec.headers, url)
         query = _form_encode(spec.params) if spec.params else ""
         body, content_type = _encode_body(spec.json, spec.data, url)
-        for _hop in range(MAX_REDIRECTS + 1):
+        for hop in range(MAX_REDIRECTS + 1):
+            if hop and time.monotonic() > deadline:
+                # Each hop may take its own connect and read timeouts: the whole exchange
+                # still has to fit in the deadline.
+                host = urlsplit(url).hostname or "?"
+                raise TemporaryError("timeout", f"redirects from {host} took too long")
             check_url(url, allow_private=allow_private)
             sent_headers = headers
             if content_type is not None and not _has_header(headers, "content-type"):

@@ -239,6 +239,22 @@ def test_redirect_loops_end(httpserver, transport):
     assert len(httpserver.log) == http_module.MAX_REDIRECTS + 1
 
 
+def test_slow_redirect_hops_share_one_deadline(httpserver, new_transport):
+    # Each hop answers within the 0.2 s timeout, but five of them take longer than 3 x 0.2 s.
+    def slow_redirect(request):
+        threading.Event().wait(0.15)
+        return Response(b"", status=302, headers={"Location": "/hop"})
+
+    httpserver.expect_request("/hop").respond_with_handler(slow_redirect)
+    transport = new_transport(timeout=0.2, allow_private=True)
+
+    with pytest.raises(TemporaryError) as caught:
+        transport.send(RequestSpec("GET", httpserver.url_for("/hop")))
+
+    assert caught.value.code == "timeout"
+    assert len(httpserver.log) < http_module.MAX_REDIRECTS + 1
+
+
 def test_params_are_added_to_a_query_the_url_already_has(httpserver, transport):
     httpserver.expect_request("/find").respond_with_data(b"{}")
     transport.send(

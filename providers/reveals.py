@@ -11,8 +11,9 @@ give it (:mod:`providers.adapters.apollo`). This module is the state of that loo
 
 The token in the webhook URL is the only thing that authenticates a delivery (Apollo signs
 nothing), so only its SHA-256 is stored: a token has 256 random bits, so an unsalted hash cannot
-be reversed by guessing, and a copy of the table does not let anyone post numbers. Neither the
-token nor a number is ever logged.
+be reversed by guessing, and a copy of the table does not let anyone post numbers. The
+application logs neither the token nor a number (web server access logs: see
+:mod:`providers.webhooks`).
 """
 
 from __future__ import annotations

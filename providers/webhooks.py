@@ -9,8 +9,11 @@ Answers (JSON; errors are ``{"error": code, "message": text}`` like every API he
 200 stored (or the same payload again: Apollo retries, so a repeat is a success that changes
 nothing), 404 unknown token, 409 already received with another payload, 400 not JSON,
 413 body over :data:`MAX_BODY_BYTES`, 422 a payload about another person, 405 not a POST.
-Neither the token nor a number is logged; Django's request log, which would print the path, is
-skipped for these answers.
+The application logs neither the token nor a number: Django's request log, which would print
+the path, is skipped for every answer this view gives, failures included (500). The web
+server's access log (daphne's, a proxy's) does see the path: drop or mask
+``/api/providers/apollo/phones/`` there in production. A logged token lets its holder post
+numbers for that one reveal until it is answered or expires (24 h).
 
 **The payload's shape is not in the documentation we have.** Apollo's people enrichment
 reference (https://docs.apollo.io/reference/people-enrichment) links "native webhook response
@@ -227,7 +230,13 @@ def apollo_phone_webhook(request: HttpRequest, token: str) -> JsonResponse:
     if len(body) > MAX_BODY_BYTES:
         return _error(413, "too_large", f"The body is over {MAX_BODY_BYTES} bytes.")
 
-    delivery = reveals.phone_reveal_receive(token=token, body=body, read=phones_from_webhook)
+    try:
+        delivery = reveals.phone_reveal_receive(token=token, body=body, read=phones_from_webhook)
+    except Exception:
+        # Logged here without the path (Django's handler would print it, token and all); the
+        # traceback names no token or number. Apollo retries a failed delivery.
+        logger.exception("phone webhook failed")
+        return _error(500, "server_error", "The delivery could not be stored; try again later.")
     if delivery.outcome in _ANSWERS:
         status, code, message = _ANSWERS[delivery.outcome]
         if delivery.reveal is not None:

@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
+import phonenumbers
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
 from jsonpath_ng.ext import parse as jsonpath_parse
 
@@ -50,6 +51,10 @@ _MOBILE_WORDS = ("mobile", "cell", "cellular")
 _OFFICE_WORDS = ("office", "work", "direct", "landline", "hq", "business", "corporate")
 _NUMBER_KEYS = ("sanitized_number", "number", "phone", "phone_number", "value", "raw_number")
 _TYPE_KEYS = ("type", "type_cd", "kind", "label", "line_type")
+
+
+_NOT_DIGITS = re.compile(r"\D")
+_PHONE_DIGITS = re.compile(r"\d{8,15}")
 
 
 def _to_int(text: str) -> int | None:
@@ -112,6 +117,30 @@ def _phone_parts(item: Any) -> tuple[str | None, str]:
         kind = next((str(item[k]).lower() for k in _TYPE_KEYS if item.get(k)), "")
         return (number or None), kind
     return None, ""
+
+
+def phone_e164(text: str) -> tuple[str | None, int]:
+    """(E.164 number, confidence penalty) for a provider's phone number.
+
+    Providers give numbers with their country code (``+1 415...``, or bare digits such as
+    LeadMagic's ``12077523358``), so no region is guessed: a number that parses only with a
+    ``+`` in front gets one; one that does not parse is kept as written and trusted less (30),
+    rather than given a wrong country; a possible but invalid number is trusted less too (20).
+    ``(None, 0)`` when it is too short to be a phone number.
+    """
+    candidates = [text]
+    if _PHONE_DIGITS.fullmatch(text.strip()):
+        candidates.append("+" + text.strip())
+    for candidate in candidates:
+        try:
+            parsed = phonenumbers.parse(candidate, None)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_possible_number(parsed):
+            e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            return e164, 0 if phonenumbers.is_valid_number(parsed) else 20
+    digits = _NOT_DIGITS.sub("", text)
+    return (text, 30) if len(digits) >= 7 else (None, 0)
 
 
 def pick_phone(value: Any) -> str | None:

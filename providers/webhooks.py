@@ -29,12 +29,10 @@ reads the shape Apollo uses for people elsewhere and accepts the plausible varia
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import phonenumbers
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -44,7 +42,7 @@ from providers.adapters.values import (
     first_str,
 )
 from providers.reveals import DeliveryOutcome
-from providers.transforms import pick_phone
+from providers.transforms import phone_e164, pick_phone
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +58,6 @@ _PHONE_TYPE_CONFIDENCE = (
 _OTHER_PHONE_CONFIDENCE = 60
 _PHONE_STATUS_ADJUST = {"valid_number": 10, "verified": 10, "valid": 10}
 _INVALID_PHONE_STATUSES = frozenset({"invalid_number", "invalid", "wrong_number"})
-_NOT_DIGITS = re.compile(r"\D")
 
 
 @dataclass(frozen=True)
@@ -161,7 +158,7 @@ def _phone_candidate(entry: Any, index: int) -> dict[str, Any] | None:
     status = (first_str(entry.get("status_cd"), entry.get("status")) or "").lower()
     if text is None or status in _INVALID_PHONE_STATUSES:
         return None
-    value, penalty = _e164(text)
+    value, penalty = phone_e164(text)
     if value is None:
         return None
     base = next(
@@ -177,23 +174,6 @@ def _phone_candidate(entry: Any, index: int) -> dict[str, Any] | None:
         "mobile": any(w in kind for w in ("mobile", "cell")),
         "order": (position if isinstance(position, int) else 1_000, index),
     }
-
-
-def _e164(text: str) -> tuple[str | None, int]:
-    """(E.164 number, confidence penalty); the text kept as given when it cannot be parsed.
-
-    Apollo's ``sanitized_number`` carries the country code, so no region is guessed: a number
-    without one is kept as written, and trusted less, rather than given a wrong country.
-    """
-    try:
-        parsed = phonenumbers.parse(text, None)
-    except phonenumbers.NumberParseException:
-        parsed = None
-    if parsed is not None and phonenumbers.is_possible_number(parsed):
-        e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-        return e164, 0 if phonenumbers.is_valid_number(parsed) else 20
-    digits = _NOT_DIGITS.sub("", text)
-    return (text, 30) if len(digits) >= 7 else (None, 0)
 
 
 # --- the view ---------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ from providers.adapters.values import (
     normalise_domain,
 )
 from providers.errors import ProviderFailure
-from providers.transforms import employee_band
+from providers.transforms import employee_band, phone_e164
 
 _STATUS = {
     "valid": EmailStatus.VALID,
@@ -372,12 +372,12 @@ class LeadMagicAdapter(Adapter):
                 http_status=response.status,
                 message=message,
             )
-        # Only a mobile comes back, so the office "phone" field stays empty. The number is kept
-        # as LeadMagic gives it: the documented example is bare digits ("12077523358") and
-        # the docs do not say which country format to expect.
+        # Only a mobile comes back, so the office "phone" field stays empty. The documented
+        # example is bare digits with the country code ("12077523358"): read as E.164.
+        number, penalty = phone_e164(mobile)
         return ProviderResult(
             found=True,
-            fields=build_fields({"mobile_phone": (mobile, 75)}),
+            fields=build_fields({"mobile_phone": (number, 75 - penalty)}),
             raw=body,
             cost=self._cost(body, Operation.FIND_PHONE, found=True),
             http_status=response.status,

@@ -194,7 +194,7 @@ def test_it_finds_a_mobile_from_a_profile(httpserver, transport):
     result = make(httpserver).call(Operation.FIND_PHONE, MOBILE, transport)
 
     assert result.found is True
-    assert result.value("mobile_phone") == "12077523358"
+    assert result.value("mobile_phone") == "+12077523358"  # E.164
     assert result.confidence("mobile_phone") == 75
     assert set(result.fields) == {"mobile_phone"}  # a mobile is not the office phone
     assert result.cost == Decimal("0.1200")  # credits_consumed: 5
@@ -216,7 +216,7 @@ def test_it_finds_a_mobile_from_work_and_personal_emails(httpserver, transport):
         transport,
     )
 
-    assert result.value("mobile_phone") == "12077523358"
+    assert result.value("mobile_phone") == "+12077523358"  # E.164
     assert result.cost == Decimal("0.12")  # no credits_consumed: the list price of 5 credits
 
 

@@ -457,16 +457,20 @@ def test_a_reveal_whose_answer_was_lost_is_not_sent_again(httpserver, apollo):
     apollo.timeout_seconds = Decimal("0.3")
     apollo.save()
     received = []
+    answered = threading.Event()
 
     def slow(request):
         received.append(request.path)
-        threading.Event().wait(1.0)
+        answered.wait(2.0)  # held until the client has given up, then freed for other tests
         return Response(fixture_bytes("apollo", "people_match.json"), 200)
 
     httpserver.expect_request("/api/v1/people/match").respond_with_handler(slow)
 
-    with pytest.raises(TemporaryError) as caught:
-        ProviderClient(apollo).call("find_phone", {"email": "tim@apollo.io"}, use_cache=False)
+    try:
+        with pytest.raises(TemporaryError) as caught:
+            ProviderClient(apollo).call("find_phone", {"email": "tim@apollo.io"}, use_cache=False)
+    finally:
+        answered.set()
 
     assert caught.value.code == "timeout"
     assert received == ["/api/v1/people/match"]

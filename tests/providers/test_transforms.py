@@ -9,6 +9,7 @@ from providers.transforms import (
     apply_transform,
     apply_transforms,
     employee_band,
+    phone_e164,
     pick_phone,
     placeholders,
     validate_generic_config,
@@ -266,3 +267,17 @@ def test_the_transform_names_in_errors_match_the_registry():
         "employee_band",
         "pick_phone",
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("+1 200-555-0100", ("+12005550100", 20)),  # possible, but 200 is no area code
+        ("+44 20 7946 0958", ("+442079460958", 0)),
+        ("12077523358", ("+12077523358", 0)),  # bare digits with the country code
+        ("(207) 752-3358", ("(207) 752-3358", 30)),  # no country code: kept, trusted less
+        ("12-34", (None, 0)),
+    ],
+)
+def test_phone_numbers_become_e164_without_guessing_a_country(text, expected):
+    assert phone_e164(text) == expected

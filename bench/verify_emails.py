@@ -10,6 +10,8 @@ that adds 30 ms to every answer, as an uncached recursive resolver would.
 * ours again with settings only (no ``django.setup()``): ``verify_emails`` needs settings and
   the cache, not the app registry, whose imports (models, admin, Celery) are most of
   start-up;
+* the command users run, ``manage.py verify_emails IN.csv -o OUT.csv``, CSV in and out, with
+  the project's settings and a cold in-memory cache (``bench/verify_settings.py``);
 * the peer: ``email_validator.validate_email(email, check_deliverability=True,
   dns_resolver=caching_resolver(...))`` pointed at the same nameserver, called once per
   address in a loop, as its users call it.
@@ -24,6 +26,7 @@ addresses are undeliverable.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import random
@@ -148,6 +151,36 @@ def worker(side: str, rows_file: str, nameserver: str) -> None:
 # --- the parent: DNS server, processes, figures --------------------------------------------
 
 
+def timed_command(rows: list[str], nameserver: str, workdir: Path) -> tuple[float, dict]:
+    """``manage.py verify_emails IN.csv -o OUT.csv`` as a user runs it, CSV in and out."""
+    source, target = workdir / "emails.csv", workdir / "verified.csv"
+    with source.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["email"])
+        writer.writerows([row] for row in rows)
+    env = {
+        **os.environ,
+        "REDIS_URL": "",
+        "ENRICH_OFFLINE": "false",
+        "ENRICH_DNS_NAMESERVERS": nameserver,
+        # A cold, private cache, as for the library rows.
+        "DJANGO_SETTINGS_MODULE": "bench.verify_settings",
+        "PYTHONPATH": str(ROOT),
+    }
+    command = [sys.executable, "manage.py", "verify_emails", str(source), "-o", str(target)]
+    started = time.perf_counter()
+    completed = subprocess.run(
+        command, env=env, cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    elapsed = time.perf_counter() - started
+    if completed.returncode != 0:
+        sys.exit(f"manage.py verify_emails failed:\n{completed.stderr}")
+    with target.open(newline="", encoding="utf-8") as handle:
+        statuses = [row["status"] for row in csv.DictReader(handle)]
+    deliverable = "".join("0" if status == "invalid" else "1" for status in statuses)
+    return elapsed, {"deliverable": deliverable}
+
+
 def timed_side(side: str, rows_file: str, nameserver: str) -> tuple[float, dict]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": "", "ENRICH_OFFLINE": "false"}
     command = [sys.executable, __file__, "--side", side, "--rows", rows_file, "--ns", nameserver]
@@ -185,6 +218,10 @@ def main() -> None:
             dns.reset_counts()
             bare_time, bare = timed_side("ours-settings-only", rows_file, dns.nameserver)
             bare_queries = dns.queries
+            dns.reset_counts()
+            with tempfile.TemporaryDirectory() as workdir:
+                command_time, command = timed_command(rows, dns.nameserver, Path(workdir))
+            command_queries = dns.queries
     finally:
         os.unlink(rows_file)
 
@@ -195,17 +232,26 @@ def main() -> None:
         ("ours (verify_emails)", ours_time, ours_rate, ours, ours_queries),
         ("email-validator", peer_time, peer_rate, peer, peer_queries),
         ("ours, no django.setup()", bare_time, len(rows) / bare_time, bare, bare_queries),
+        ("manage.py verify_emails", command_time, len(rows) / command_time, {}, command_queries),
     ):
+        setup, work = info.get("setup"), info.get("work")
         print(
-            f"{name:<26}{elapsed:>8.2f}{rate:>10,.0f}{info['setup']:>12.2f}"
-            f"{info['work']:>8.2f}{queries:>13,}"
+            f"{name:<26}{elapsed:>8.2f}{rate:>10,.0f}"
+            + (f"{setup:>12.2f}{work:>8.2f}" if setup is not None else f"{'-':>12}{'-':>8}")
+            + f"{queries:>13,}"
         )
     print(f"\nratio (ours / peer, whole process): {ours_rate / peer_rate:.1f}x")
+    print(
+        f"ratio (manage.py verify_emails, CSV in and out / peer, whole process): "
+        f"{peer_time / command_time:.1f}x"
+    )
     print(f"ratio (ours / peer, after start-up): {peer['work'] / ours['work']:.1f}x")
     print(
         f"ratio (ours with settings only, no app registry / peer, whole process): "
         f"{peer_time / bare_time:.1f}x"
     )
+    if command["deliverable"] != ours["deliverable"]:
+        print("warning: the command and the library disagree on some rows")
     agree = sum(a == b for a, b in zip(ours["deliverable"], peer["deliverable"], strict=True))
     undeliverable = ours["deliverable"].count("0"), peer["deliverable"].count("0")
     print(

@@ -242,6 +242,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "providers.expire_phone_reveals",
         "schedule": timedelta(hours=1),
     },
+    # Processes that call providers drain the ledger buffer themselves; this picks up what
+    # they left when they stopped.
+    "drain-ledger": {
+        "task": "providers.drain_ledger",
+        "schedule": timedelta(minutes=1),
+    },
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
@@ -258,6 +264,8 @@ ENRICH_SMTP_HELO = env.str("ENRICH_SMTP_HELO", default="localhost")
 ENRICH_SMTP_FROM = env.str("ENRICH_SMTP_FROM", default="")
 ENRICH_SMTP_PORT = env.int("ENRICH_SMTP_PORT", default=25)
 PROVIDER_CACHE_TTL = timedelta(days=env.int("PROVIDER_CACHE_DAYS", default=30))
+# With Redis, ledger rows are buffered in a Redis stream and inserted in batches (providers.ledger).
+PROVIDER_LEDGER_BUFFER = env.bool("PROVIDER_LEDGER_BUFFER", default=True)
 
 # --- Logging: one JSON object per line, secrets redacted --------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

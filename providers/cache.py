@@ -47,6 +47,7 @@ from providers.ratelimit import redis_client
 
 if TYPE_CHECKING:
     from providers.models import Provider
+    from providers.tail import CallTail
 
 logger = logging.getLogger(__name__)
 
@@ -260,12 +261,25 @@ return 1
         return None, token if reply[0] == 2 else None
 
     def store_and_finish(
-        self, key: str, result: ProviderResult, ttl: timedelta, lock: str, token: str
+        self,
+        key: str,
+        result: ProviderResult,
+        ttl: timedelta,
+        lock: str,
+        token: str,
+        tail: CallTail | None = None,
     ) -> None:
-        self._store_and_finish(
-            keys=[key, lock],
-            args=[_encode_json(result), _ttl_seconds(ttl), token, int(DONE_TTL * 1000)],
+        """Store the answer and end the flight; with ``tail``, together with the call's other
+        final writes, in one round trip (failures are logged, as below)."""
+        keys = [key, lock]
+        args = [_encode_json(result), _ttl_seconds(ttl), token, int(DONE_TTL * 1000)]
+        if tail is None:
+            self._store_and_finish(keys=keys, args=args)
+            return
+        tail.script(
+            self._store_and_finish, keys, args, on_error=lambda exc: _write_failed(key, exc)
         )
+        tail.send()
 
     def try_lead(self, key: str, ttl: float, token: str | None = None) -> str | None:
         token = token or uuid.uuid4().hex
@@ -382,6 +396,11 @@ def _call_and_store(key: str, compute: Callable[[], ProviderResult], ttl: timede
     return Lookup(result, cache_hit=False)
 
 
+def _write_failed(key: str, exc: BaseException | None = None) -> None:
+    # Followers find no answer and no marker once the lock expires: they call.
+    logger.warning("provider cache write failed", extra={"cache_key": key}, exc_info=exc or True)
+
+
 def _lead(
     flights: _RedisFlights | _LocalFlights,
     key: str,
@@ -389,6 +408,7 @@ def _lead(
     token: str,
     compute: Callable[[], ProviderResult],
     ttl: timedelta,
+    tail: CallTail | None,
 ) -> Lookup:
     """Make the call as the flight's leader, store the answer and end the flight."""
     try:
@@ -399,10 +419,9 @@ def _lead(
         raise
     if isinstance(flights, _RedisFlights):
         try:
-            flights.store_and_finish(key, result, ttl, lock, token)
+            flights.store_and_finish(key, result, ttl, lock, token, tail)
         except redis.RedisError:
-            # Followers find no answer and no marker once the lock expires: they call.
-            logger.warning("provider cache write failed", extra={"cache_key": key}, exc_info=True)
+            _write_failed(key)
     else:
         put(key, result, ttl)
         flights.finish(lock, token, answered=True)
@@ -416,12 +435,15 @@ def get_or_call(
     ttl: timedelta | None,
     wait_timeout: float,
     use_cache: bool = True,
+    tail: CallTail | None = None,
 ) -> Lookup:
     """The cached answer for ``key``, or ``compute()``'s, with at most one call in flight.
 
     ``use_cache=False`` skips the read (and the de-duplication) but still stores the fresh
     answer, so a forced refresh also refreshes the cache. ``ttl=None`` means "never cache".
-    Exceptions from ``compute`` propagate and nothing is stored.
+    Exceptions from ``compute`` propagate and nothing is stored. ``tail`` holds the writes
+    ``compute`` deferred (:mod:`providers.tail`): a leader sends them with its store; in every
+    other case the caller sends what is left.
     """
     if ttl is None:
         return Lookup(compute(), cache_hit=False)
@@ -448,7 +470,7 @@ def get_or_call(
             return _call_and_store(key, compute, ttl)
         first = False
         if token is not None:
-            return _lead(flights, key, lock, token, compute, ttl)
+            return _lead(flights, key, lock, token, compute, ttl, tail)
 
         try:
             done = flights.wait(lock, deadline)

@@ -10,7 +10,8 @@ everything that protects the provider account and our money, in this order:
 5. per attempt: the **circuit breaker**, the **daily quota**, then a **concurrency slot**
    together with a **rate-limit token** (one Redis round trip; :mod:`providers.breaker`,
    :mod:`providers.ratelimit`), then ``adapter.call`` through the transport;
-6. a **ledger row** (:class:`~providers.models.ProviderCall`) for every attempt sent;
+6. a **ledger row** (:class:`~providers.models.ProviderCall`) for every attempt sent, recorded
+   through :mod:`providers.ledger` (buffered in Redis, inserted in batches);
 7. **retries** of temporary errors with exponential backoff and full jitter, honouring a
    longer ``Retry-After``; other errors are raised at once;
 8. the answer goes into the cache.
@@ -22,8 +23,9 @@ Limits, the breaker and the cache are refusals *before* a request is sent: they 
 ``use_cache=False`` skips the cache read (a forced refresh) and stores the fresh answer.
 Credentials are decrypted here and nowhere else, and registered with the log filter.
 
-Ledger rows are written in autocommit: call the client outside ``transaction.atomic`` blocks,
-or a rollback of the caller's work would also erase the record of a call that was paid for.
+Call the client outside ``transaction.atomic`` blocks: where ledger rows are written directly
+(no Redis), a rollback of the caller's work would also erase the record of a call that was paid
+for.
 
 Per-provider tuning lives in ``Provider.config``: ``rate_limit_burst`` (token-bucket size,
 default 1 = evenly spaced requests), ``breaker_threshold`` (default 5) and
@@ -42,15 +44,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import connections, router
-from django.utils import timezone
 
 from config.logging import register_secret
-from providers import breaker, cache, ratelimit
+from providers import breaker, cache, ledger, ratelimit
 from providers.adapters.base import Adapter, Operation, ProviderResult, Transport
 from providers.errors import ClientError, ProviderError, ProviderFailure
 from providers.http import HttpTransport
-from providers.models import CallStatus, Provider, ProviderCall
+from providers.models import CallStatus, Provider
+from providers.tail import CallTail
 
 if TYPE_CHECKING:
     from enrichment.models import JobItem
@@ -161,15 +162,26 @@ class ProviderClient:
         key = cache.cache_key(provider.slug, op, input_fingerprint)
 
         started = time.perf_counter()
-        lookup = cache.get_or_call(
-            key,
-            lambda: self._call_with_retries(adapter, op, inputs, input_fingerprint, job_item),
-            ttl=cache.ttl_for(provider),
-            # A leader may retry: wait about as long as its attempts can take before giving up.
-            wait_timeout=min(300.0, self.timeout * self.max_attempts + 5),
-            use_cache=use_cache,
-        )
+        # The final writes of a paid call (slot release, ledger row, cache store) share one
+        # round trip: see providers.tail.
+        tail = CallTail.for_settings()
+        try:
+            lookup = cache.get_or_call(
+                key,
+                lambda: self._call_with_retries(
+                    adapter, op, inputs, input_fingerprint, job_item, tail
+                ),
+                ttl=cache.ttl_for(provider),
+                # A leader may retry: wait about as long as its attempts can take.
+                wait_timeout=min(300.0, self.timeout * self.max_attempts + 5),
+                use_cache=use_cache,
+                tail=tail,
+            )
+        finally:
+            if tail is not None:
+                tail.send()  # whatever the cache's store did not send
         if not lookup.cache_hit:
+            ledger.drain_if_due()
             return lookup.result
         latency_ms = (time.perf_counter() - started) * 1000
         self._write_ledger(
@@ -181,6 +193,7 @@ class ProviderClient:
             result=lookup.result,
             cache_hit=True,
         )
+        ledger.drain_if_due()
         result = lookup.result
         # This answer costs nothing now; the original price stays visible in ``extra``.
         extra = {**result.extra, "cache_hit": True, "cached_cost": str(result.cost)}
@@ -224,10 +237,13 @@ class ProviderClient:
         inputs: Mapping[str, Any],
         input_fingerprint: str,
         job_item: JobItem | None,
+        tail: CallTail | None,
     ) -> ProviderResult:
         for attempt in range(1, self.max_attempts + 1):
             try:
-                return self._attempt(adapter, op, inputs, input_fingerprint, job_item, attempt)
+                return self._attempt(
+                    adapter, op, inputs, input_fingerprint, job_item, attempt, tail
+                )
             except _NotSent as refused:
                 raise refused.error from None
             except ProviderError as exc:
@@ -263,9 +279,10 @@ class ProviderClient:
         input_fingerprint: str,
         job_item: JobItem | None,
         attempt: int,
+        tail: CallTail | None,
     ) -> ProviderResult:
         send = functools.partial(
-            self._send, adapter, op, inputs, input_fingerprint, job_item, attempt
+            self._send, adapter, op, inputs, input_fingerprint, job_item, attempt, tail
         )
         provider = self.provider
         limited = bool(provider.rate_limit_per_minute or provider.concurrency)
@@ -274,7 +291,7 @@ class ProviderClient:
             # The common case in one round trip: admission refuses, taking nothing, while the
             # circuit has any state; a healthy circuit has none, so no permit is needed.
             try:
-                return self._admitted(send, breaker.Permit(provider.slug), guarded=True)
+                return self._admitted(send, breaker.Permit(provider.slug), guarded=True, tail=tail)
             except ratelimit.GuardKeyExists:
                 pass  # the breaker has something to say: ask it, as below
         try:
@@ -293,7 +310,7 @@ class ProviderClient:
             ratelimit.refund_quota(ticket)
             breaker.release_trial(permit)
 
-        return self._admitted(send, permit, guarded=False, on_unsent=unsent)
+        return self._admitted(send, permit, guarded=False, on_unsent=unsent, tail=tail)
 
     def _admitted(
         self,
@@ -302,6 +319,7 @@ class ProviderClient:
         *,
         guarded: bool,
         on_unsent: Callable[[], None] | None = None,
+        tail: CallTail | None = None,
     ) -> ProviderResult:
         """``send(permit)`` inside the provider's rate and concurrency limits.
 
@@ -322,6 +340,7 @@ class ProviderClient:
                 lease=self.timeout * 3 + 10,
                 timeout=LIMIT_WAIT,
                 guard=breaker.state_key(provider.slug) if guarded else None,
+                tail=tail,
             ):
                 entered = True
                 return send(permit)
@@ -342,6 +361,7 @@ class ProviderClient:
         input_fingerprint: str,
         job_item: JobItem | None,
         attempt: int,
+        tail: CallTail | None,
         permit: breaker.Permit,
     ) -> ProviderResult:
         transport = self.transport or _thread_transport(self.timeout)
@@ -390,6 +410,7 @@ class ProviderClient:
             attempt=attempt,
             latency_ms=latency_ms,
             result=result,
+            tail=tail,
         )
         return result
 
@@ -420,6 +441,7 @@ class ProviderClient:
         result: ProviderResult | None = None,
         error: ProviderError | None = None,
         cache_hit: bool = False,
+        tail: CallTail | None = None,
     ) -> None:
         if result is not None:
             status = CallStatus.SUCCESS if result.found else CallStatus.NO_MATCH
@@ -430,7 +452,8 @@ class ProviderClient:
             assert error is not None
             status, cost, credits_left = CallStatus.ERROR, Decimal(0), None
             http_status, error_kind, error_code = error.http_status, str(error.kind), error.code
-        insert_ledger_row(
+        ledger.record(
+            tail=tail,
             provider_id=self.provider.pk,
             operation=str(op),
             input_fingerprint=input_fingerprint,
@@ -479,73 +502,6 @@ def call_provider(
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-_LEDGER_COLUMNS = (
-    "provider_id",
-    "operation",
-    "input_fingerprint",
-    "status",
-    "error_kind",
-    "error_code",
-    "http_status",
-    "latency_ms",
-    "cost",
-    "credits_left",
-    "cache_hit",
-    "attempt",
-    "job_item_id",
-    "created_at",
-)
-_ledger_sql: dict[str, str] = {}
-
-
-def insert_ledger_row(**values: Any) -> None:
-    """INSERT one :class:`ProviderCall` row (attribute names as keys; ``created_at`` is now).
-
-    Every provider call writes one, so this is the hot path: ``objects.create`` compiles the
-    INSERT and runs every field's preparation per row, about 0.6 ms of CPU, as much as all
-    the Redis work of a call (see bench/provider_client.py). The statement is built once from
-    the model's metadata, so table and column names follow the model; the values are plain
-    types the driver adapts, already fitted to the columns by the caller.
-    """
-    alias = router.db_for_write(ProviderCall)
-    connection = connections[alias]
-    sql = _ledger_sql.get(alias)
-    if sql is None:
-        meta = ProviderCall._meta
-        quote = connection.ops.quote_name
-        columns = ", ".join(quote(meta.get_field(name).column) for name in _LEDGER_COLUMNS)
-        placeholders = ", ".join(["%s"] * len(_LEDGER_COLUMNS))
-        # Names come from the model's metadata, quoted; values are bound as parameters.
-        sql = _ledger_sql[alias] = (
-            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
-        )
-    values["created_at"] = connection.ops.adapt_datetimefield_value(timezone.now())
-    for name in ("cost", "credits_left"):
-        if values[name] is not None:
-            values[name] = connection.ops.adapt_decimalfield_value(values[name])
-    if _asynchronous_commit_possible(connection):
-        # On its own (autocommit), the row's commit need not wait for the WAL to reach the
-        # disk: under load that wait was most of the INSERT's wall time (4-5 ms of a call).
-        # Only a PostgreSQL crash can lose such a commit, and then only the last few hundred
-        # milliseconds of ledger rows; an application crash loses nothing. SET LOCAL ends
-        # with the statement's implicit transaction, so the session keeps its setting.
-        sql = _ASYNC_COMMIT + sql
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [values[name] for name in _LEDGER_COLUMNS])
-
-
-_ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF; "
-
-
-def _asynchronous_commit_possible(connection: Any) -> bool:
-    """PostgreSQL in autocommit, with client-side binding (which sends two statements)."""
-    return (
-        connection.vendor == "postgresql"
-        and not connection.in_atomic_block
-        and connection.get_autocommit()
-        and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
-    )
 
 
 def _fit(value: Decimal | None, max_digits: int, places: int) -> Decimal | None:

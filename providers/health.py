@@ -1,8 +1,8 @@
 """How a provider is doing, derived from the call ledger and the live breaker and quota state.
 
 Used by the admin and ``manage.py providers list``. Everything is computed from
-:class:`~providers.models.ProviderCall` rows in a window (24 hours by default), so it needs no
-extra bookkeeping: cache hits count towards the cache-hit rate only; success rate and latency
+:class:`~providers.models.ProviderCall` rows in a window (24 hours by default), after draining
+the ledger's Redis buffer, so it needs no extra bookkeeping: cache hits count towards the cache-hit rate only; success rate and latency
 percentiles are over attempts actually sent to the provider.
 """
 
@@ -19,12 +19,14 @@ from django.db import connection
 from django.db.models import Aggregate, Count, FloatField, Q, Sum
 from django.utils import timezone
 
-from providers import breaker, ratelimit
+from providers import breaker, ledger, ratelimit
 from providers.models import CallStatus, Provider, ProviderCall
 
 DEFAULT_WINDOW = timedelta(hours=24)
 #: Latency percentiles outside PostgreSQL are computed from at most this many recent attempts.
 PERCENTILE_SAMPLE = 10_000
+#: Longest a health read waits for buffered ledger rows to be drained before counting without them.
+FLUSH_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,11 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
 def provider_health(
     provider: Provider, since: timedelta | datetime = DEFAULT_WINDOW
 ) -> ProviderHealth:
-    """Health of ``provider`` over the window ``since`` (a duration back from now, or a time)."""
+    """Health of ``provider`` over the window ``since`` (a duration back from now, or a time).
+
+    Ledger rows still buffered in Redis are drained first, so a call just made is counted.
+    """
+    _safe(lambda: ledger.flush(timeout=FLUSH_TIMEOUT), False)
     now = timezone.now()
     start = now - since if isinstance(since, timedelta) else since
     rows = ProviderCall.objects.filter(provider=provider, created_at__gte=start)

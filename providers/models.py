@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -144,11 +145,18 @@ class ProviderCall(models.Model):
 
     Health (success rate, latency percentiles, spend) is derived from these rows; cost is
     the provider's charge for this attempt (zero for cache hits and unbilled failures).
+    Written through :mod:`providers.ledger`, which buffers rows in Redis and inserts them in
+    batches, so every index here is paid for by every call: keep only those a query uses.
     """
 
-    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="calls")
+    #: Set when the row is recorded: a row drained twice from the buffer is inserted once.
+    call_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Indexed by the composite indexes below, which start with it.
+    provider = models.ForeignKey(
+        Provider, on_delete=models.PROTECT, related_name="calls", db_index=False
+    )
     operation = models.CharField(max_length=32, choices=Operation)
-    input_fingerprint = models.CharField(max_length=64, db_index=True)
+    input_fingerprint = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=CallStatus)
     error_kind = models.CharField(max_length=32, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
@@ -175,6 +183,8 @@ class ProviderCall(models.Model):
                 fields=["provider", "operation", "input_fingerprint"],
                 name="providercall_lookup",
             ),
+            # The admin's exact search; a plain b-tree (a sha256 is never searched by prefix).
+            models.Index(fields=["input_fingerprint"], name="providercall_fingerprint"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(cost__gte=0), name="providercall_cost_not_negative"),

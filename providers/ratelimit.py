@@ -24,6 +24,7 @@ blocks until a release wakes it: on a ``threading.Condition`` in-process, on a R
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 import uuid
@@ -31,13 +32,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import redis
 from django.conf import settings
 
 from providers import ratelimit_scripts as scripts
 from providers.errors import ProviderFailure, TemporaryError
+
+if TYPE_CHECKING:
+    from providers.tail import CallTail
+
+logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "rl:v1"
 DEFAULT_ACQUIRE_TIMEOUT = 30.0
@@ -178,6 +184,15 @@ class RedisBackend:
 
     def release_slot(self, slug: str, token: str, limit: int) -> None:
         self._release(keys=[_key(slug, "inflight"), _key(slug, "freed")], args=[token, limit])
+
+    def release_slot_later(self, tail: CallTail, slug: str, token: str, limit: int) -> None:
+        """Queue the release on the call's tail; if it fails, the lease expires by itself."""
+        tail.script(
+            self._release,
+            keys=[_key(slug, "inflight"), _key(slug, "freed")],
+            args=[token, limit],
+            on_error=_slot_release_failed,
+        )
 
     def slots_in_use(self, slug: str) -> int:
         now_s, now_us = self.client.time()
@@ -327,6 +342,10 @@ class LocalBackend:
             self._slot_freed.notify_all()
 
 
+def _slot_release_failed(exc: Exception) -> None:
+    logger.warning("concurrency slot not released; its lease expires", extra={"error": str(exc)})
+
+
 def _utc_day() -> str:
     # Same numbering as the Lua scripts: days since the epoch, UTC.
     return str(int(datetime.now(UTC).timestamp()) // 86400)
@@ -442,6 +461,7 @@ def admission(
     lease: float = DEFAULT_SLOT_LEASE,
     timeout: float = DEFAULT_ACQUIRE_TIMEOUT,
     guard: str | None = None,
+    tail: CallTail | None = None,
 ) -> Iterator[float]:
     """What one request needs: a concurrency slot and a due token, held for the block.
 
@@ -453,6 +473,10 @@ def admission(
     refuses admission without taking anything: :class:`GuardKeyExists` is raised. The
     provider client passes the circuit breaker's key, which exists only while the circuit
     has something to say, so a healthy provider's breaker costs no round trip of its own.
+
+    With ``tail`` (Redis mode), a block that ends normally queues the slot's release on it,
+    to be sent with the call's other final writes (:mod:`providers.tail`); the caller must
+    send the tail. A block that raises releases the slot at once.
     """
     if not concurrency and not rate_per_minute:
         yield 0.0
@@ -489,8 +513,15 @@ def admission(
         if wait > 0:
             _sleep(wait)
         yield wait
-    finally:
+    except BaseException:
         if concurrency:
+            with contextlib.suppress(redis.RedisError):
+                backend.release_slot(slug, token, concurrency)
+        raise
+    if concurrency:
+        if tail is not None and isinstance(backend, RedisBackend):
+            backend.release_slot_later(tail, slug, token, concurrency)
+        else:
             with contextlib.suppress(redis.RedisError):
                 backend.release_slot(slug, token, concurrency)
 

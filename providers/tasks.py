@@ -1,6 +1,7 @@
 """Celery tasks of the providers app: thin shells over providers.reveals.
 
-``providers.expire_phone_reveals`` runs hourly from ``CELERY_BEAT_SCHEDULE`` (config/settings.py).
+``providers.expire_phone_reveals`` runs hourly and ``providers.drain_ledger`` every minute, from
+``CELERY_BEAT_SCHEDULE`` (config/settings.py).
 """
 
 from __future__ import annotations
@@ -9,10 +10,17 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from providers import reveals
+from providers import ledger, reveals
 
 
 @shared_task(name="providers.expire_phone_reveals")
 def expire_phone_reveals(max_age_hours: float = reveals.DEFAULT_TTL.total_seconds() / 3600) -> dict:
     """Mark phone reveals still waiting for their webhook after ``max_age_hours`` as expired."""
     return {"expired": reveals.phone_reveals_expire(older_than=timedelta(hours=max_age_hours))}
+
+
+@shared_task(name="providers.drain_ledger")
+def drain_ledger(timeout_seconds: float = 50.0) -> dict:
+    """Move ledger rows buffered in Redis into the table (see :mod:`providers.ledger`)."""
+    complete = ledger.flush(timeout=timeout_seconds)
+    return {"complete": complete, "pending": ledger.pending()}

@@ -47,7 +47,8 @@ def unique_slug(prefix: str = "p") -> str:
 
 
 def use_test_redis(settings: Any) -> Iterator[str]:
-    """Point the limiter, breaker and single-flight at DB 14, flushed before and after."""
+    """Point the limiter, breaker, single flight and ledger buffer at DB 14, flushed before and
+    after."""
     client = redis.Redis.from_url(TEST_REDIS_URL)
     try:
         client.ping()
@@ -55,6 +56,8 @@ def use_test_redis(settings: Any) -> Iterator[str]:
         pytest.skip("Redis is not reachable on 127.0.0.1:6379")
     client.flushdb()
     settings.REDIS_URL = TEST_REDIS_URL
+    # The client's tests run with the production default: ledger rows buffered in Redis.
+    settings.PROVIDER_LEDGER_BUFFER = True
     try:
         yield TEST_REDIS_URL
     finally:

@@ -17,7 +17,7 @@ from werkzeug import Request, Response
 
 from config.logging import REDACTED, redact_text
 from enrichment.models import JobItem
-from providers import breaker, ratelimit
+from providers import breaker, ledger, ratelimit
 from providers import client as client_module
 from providers.client import ProviderClient, backoff_delay, call_provider
 from providers.errors import AuthenticationError, ClientError, ProviderFailure, TemporaryError
@@ -56,6 +56,7 @@ def call(provider, inputs=None, *, adapter_class=support.EchoAdapter, **options)
 
 
 def rows(provider):
+    assert ledger.flush()
     return list(ProviderCall.objects.filter(provider=provider).order_by("id"))
 
 
@@ -89,8 +90,9 @@ def test_a_successful_call_returns_fields_and_writes_one_ledger_row(httpserver, 
     assert abs(timezone.now() - row.created_at) < timedelta(hours=1)
 
 
-def _ledger_insert(httpserver, provider) -> str:
-    """Make one call; the SQL of its ledger INSERT."""
+def _ledger_insert(httpserver, provider, settings) -> str:
+    """Make one call with the ledger buffer off; the SQL of its ledger INSERT."""
+    settings.PROVIDER_LEDGER_BUFFER = False
     answer(httpserver)
     statements: list[str] = []
 
@@ -112,23 +114,25 @@ def _session_synchronous_commit() -> str:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_ledger_row_in_autocommit_commits_asynchronously_without_changing_the_session(
-    httpserver, provider
+    httpserver, provider, settings
 ):
     if connection.vendor != "postgresql":
         pytest.skip("synchronous_commit is PostgreSQL's")
 
-    insert = _ledger_insert(httpserver, provider)
+    insert = _ledger_insert(httpserver, provider, settings)
 
     assert insert.startswith("SET LOCAL synchronous_commit TO OFF;")
     assert len(rows(provider)) == 1
     assert _session_synchronous_commit() == "on"
 
 
-def test_a_ledger_row_inside_a_transaction_leaves_its_commit_alone(httpserver, provider):
+def test_a_ledger_row_inside_a_transaction_leaves_its_commit_alone(
+    httpserver, provider, settings
+):
     if connection.vendor != "postgresql":
         pytest.skip("synchronous_commit is PostgreSQL's")
     # pytest-django wraps this test in a transaction, as a caller's atomic block would.
-    insert = _ledger_insert(httpserver, provider)
+    insert = _ledger_insert(httpserver, provider, settings)
 
     assert "synchronous_commit" not in insert
     assert _session_synchronous_commit() == "on"
@@ -390,26 +394,30 @@ def test_a_success_after_counted_failures_clears_them(httpserver):
     assert not client.exists(breaker.state_key(provider.slug))
 
 
-def test_a_healthy_providers_paid_call_takes_four_redis_round_trips(httpserver, monkeypatch):
+def test_a_healthy_providers_paid_call_takes_three_redis_round_trips(httpserver, monkeypatch):
     provider = support.make_provider(httpserver.url_for("/").rstrip("/"))
     answer(httpserver)
     answer(httpserver)
     call(provider, {"domain": "warm.example"})  # loads the scripts
-    shared = ratelimit.redis_client(support.TEST_REDIS_URL)
-    sent: list[str] = []
-    execute = shared.execute_command
+    sent: list[bytes] = []
+    send = redis.connection.AbstractConnection.send_packed_command
 
-    def counting(*args, **kwargs):
-        sent.append(str(args[0]))
-        return execute(*args, **kwargs)
+    def counting(self, command, check_health=True):
+        if self.db == 14:  # support.TEST_REDIS_URL's
+            sent.append(b"".join(command) if isinstance(command, list) else command)
+        return send(self, command, check_health)
 
-    monkeypatch.setattr(shared, "execute_command", counting)
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
 
     assert call(provider).found
 
-    # Cache read-or-lead, admission (with the breaker's key as its guard), release, and
-    # cache store-and-finish: no round trip of the breaker's own.
-    assert sent == ["EVALSHA"] * 4
+    # Cache read-or-lead; admission (with the breaker's key as its guard); then one pipeline
+    # with the slot's release, the ledger row and the cache's store-and-finish. No round trip
+    # of the breaker's own.
+    assert len(sent) == 3
+    assert [packet.count(b"EVALSHA") for packet in sent] == [1, 1, 2]
+    assert b"XADD" in sent[2]
+    assert b"ledger:v1" in sent[2]
 
 
 def test_the_daily_quota_stops_calls(httpserver):

@@ -1,0 +1,454 @@
+"""The call ledger: one :class:`~providers.models.ProviderCall` row per attempt, off the call's path.
+
+Every provider call writes a row, so how it is written decides much of what a call costs. Under
+load a single-row INSERT (eight indexes, two foreign keys, a commit) took 1-5 ms of each call's
+wall time on a busy database, more than everything else the client does (see
+``bench/provider_client.py``). So, with Redis configured (``settings.REDIS_URL``) and
+``settings.PROVIDER_LEDGER_BUFFER`` on (the default):
+
+* :func:`record` appends the row to the Redis stream ``ledger:v1`` (an ``XADD``, sent with
+  the call's other final writes in one round trip, see :mod:`providers.tail`);
+* rows move to the database in batches: one multi-row ``INSERT ... ON CONFLICT (call_id) DO
+  NOTHING`` in a transaction, then ``XDEL`` of the entries once it has committed. A process
+  that calls providers drains the stream itself after a call, at most once per
+  :data:`DRAIN_INTERVAL` (only in autocommit, never inside someone's transaction); the ``providers.drain_ledger`` beat task
+  drains what processes that stopped left behind, and each process drains once more at exit.
+  One drainer runs at a time (a Redis lock).
+
+What this keeps and what it gives up:
+
+* **A killed worker loses no row**: the row is in Redis before the call returns, and any
+  process drains it. A drainer killed between its commit and its ``XDEL`` makes the next one
+  insert the same rows again, which ``call_id`` (unique) turns into no-ops.
+* **Rows reach the table a little later**, at most about :data:`DRAIN_INTERVAL` while calls
+  are being made. Readers that need every row so far call :func:`flush` (provider health and
+  ``manage.py providers list`` do). Budgets must not be enforced from ledger sums: they are
+  reserved before each paid call and settled after, elsewhere.
+* **Until drained, the rows are only as durable as Redis**: with Redis' append-only file
+  (``appendfsync everysec``, its default when AOF is on) a Redis crash loses at most the last
+  second, as a PostgreSQL crash could with asynchronous commits. Run Redis with AOF when the
+  ledger matters; without persistence a Redis restart loses the rows not yet drained.
+* A row that can never be inserted (its provider was deleted meanwhile) is logged at ERROR and
+  dropped, so it cannot block the rows behind it; one whose job item was deleted is kept
+  without the job item, as the foreign key's ``SET NULL`` would have done.
+
+Without Redis (the embedded mode), or with the buffer turned off, :func:`record` INSERTs the row
+at once; on PostgreSQL in autocommit that commit does not wait for the WAL flush
+(``synchronous_commit`` off for that statement only).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import redis
+from django.conf import settings
+from django.db import DataError, IntegrityError, connections, router, transaction
+from django.utils import timezone
+
+from providers.models import ProviderCall
+from providers.ratelimit import redis_client
+
+if TYPE_CHECKING:
+    from providers.tail import CallTail
+
+logger = logging.getLogger(__name__)
+
+STREAM = "ledger:v1"
+DRAIN_LOCK = "ledger:v1:drain"
+#: Most often one process drains the stream inline, in seconds.
+DRAIN_INTERVAL = 1.0
+#: Rows per INSERT (and per XRANGE).
+BATCH = 500
+#: Batches an inline drain may move before handing the rest to the next one.
+INLINE_BATCHES = 4
+#: A drainer that died keeps others out for at most this long.
+LOCK_TTL_MS = 60_000
+
+COLUMNS = (
+    "call_id",
+    "provider_id",
+    "operation",
+    "input_fingerprint",
+    "status",
+    "error_kind",
+    "error_code",
+    "http_status",
+    "latency_ms",
+    "cost",
+    "credits_left",
+    "cache_hit",
+    "attempt",
+    "job_item_id",
+    "created_at",
+)
+_DECIMALS = ("cost", "credits_left")
+
+_RELEASE_LUA = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+_inline = threading.Lock()
+_next_inline_drain = 0.0
+_exit_hook = threading.Lock()
+_exit_hook_registered = False
+
+
+# --- Writing -------------------------------------------------------------------------------------
+
+
+def record(*, tail: CallTail | None = None, **values: Any) -> None:
+    """Write one ledger row: ``values`` are :data:`COLUMNS` by attribute name except ``call_id``
+    and ``created_at``, which are set here. Values must already fit their columns.
+
+    With ``tail`` the buffered append waits for the call's last round trip
+    (:mod:`providers.tail`). Call :func:`drain_if_due` when the call is over.
+    """
+    row = {"call_id": uuid.uuid4().hex, **values, "created_at": timezone.now()}
+    client = _buffer_client()
+    if client is None:
+        _insert_one(row)
+        return
+    encoded = _encode(row)
+    if tail is not None:
+        tail.command("XADD", STREAM, "*", "r", encoded, on_error=lambda exc: _unbuffered(row, exc))
+        return
+    try:
+        client.xadd(STREAM, {"r": encoded})
+    except redis.RedisError as exc:
+        _unbuffered(row, exc)
+
+
+def _unbuffered(row: Mapping[str, Any], exc: Exception) -> None:
+    # Never lose the row for want of Redis: write it the slow way instead.
+    logger.warning("ledger buffer unavailable, writing directly", extra={"error": str(exc)})
+    _insert_one(row)
+
+
+def buffered() -> bool:
+    """Whether :func:`record` buffers rows in Redis (see the module docstring)."""
+    return _buffer_client() is not None
+
+
+def _buffer_client() -> redis.Redis | None:
+    url = getattr(settings, "REDIS_URL", "")
+    if not url or not getattr(settings, "PROVIDER_LEDGER_BUFFER", True):
+        return None
+    return redis_client(url)
+
+
+def _encode(row: Mapping[str, Any]) -> str:
+    data = dict(row)
+    data["created_at"] = row["created_at"].isoformat()
+    for name in _DECIMALS:
+        if data[name] is not None:
+            data[name] = str(data[name])
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _decode(raw: bytes) -> dict[str, Any]:
+    data = json.loads(raw)
+    row = {name: data[name] for name in COLUMNS}  # KeyError: not a row of this format
+    row["created_at"] = datetime.fromisoformat(row["created_at"])
+    for name in _DECIMALS:
+        if row[name] is not None:
+            row[name] = Decimal(row[name])
+    return row
+
+
+# --- Draining ------------------------------------------------------------------------------------
+
+
+def drain(*, max_batches: int = 20) -> int | None:
+    """Move buffered rows into the table: how many were read, or ``None`` if another process is
+    draining now. Reads at most ``max_batches`` x :data:`BATCH` rows; call again for more.
+
+    Inside a transaction the entries leave Redis only when it commits, so a rollback keeps them
+    for the next drain.
+    """
+    client = _buffer_client()
+    if client is None:
+        return 0
+    done = _drain(client, max_batches, "-")
+    return None if done is None else done[0]
+
+
+def flush(timeout: float = 10.0) -> bool:
+    """Drain every row recorded before this call; ``False`` if that took longer than ``timeout``.
+
+    For readers that need all rows so far (health, tests). Waits while another process drains.
+    """
+    client = _buffer_client()
+    if client is None:
+        return True
+    last = client.xrevrange(STREAM, "+", "-", count=1)
+    if not last:
+        return True
+    target = last[0][0]
+    deadline = time.monotonic() + timeout
+    # Inside a transaction drained entries stay in the stream until it commits: read past them.
+    position: bytes = b"-"
+    while client.xrange(STREAM, position, target, count=1):
+        if time.monotonic() >= deadline:
+            return False
+        done = _drain(client, 20, position)
+        if done is None:
+            time.sleep(0.01)  # another process is draining
+        elif done[1] is not None:
+            position = b"(" + done[1]
+    return True
+
+
+def pending() -> int:
+    """Rows buffered in Redis and not yet in the table (0 when not buffering)."""
+    client = _buffer_client()
+    return int(client.xlen(STREAM)) if client is not None else 0
+
+
+def drain_if_due() -> None:
+    """Drain after a call, at most once per :data:`DRAIN_INTERVAL` per process, in autocommit.
+
+    The client calls this when a call is over (its slot given back), so the occasional call
+    that drains holds no provider capacity while it does.
+    """
+    if _buffer_client() is not None:
+        _maybe_drain_inline()
+
+
+def _maybe_drain_inline() -> None:
+    global _next_inline_drain
+    _register_exit_drain()
+    now = time.monotonic()
+    if now < _next_inline_drain or not _inline.acquire(blocking=False):
+        return
+    try:
+        if now < _next_inline_drain:
+            return
+        _next_inline_drain = now + DRAIN_INTERVAL
+        connection = connections[router.db_for_write(ProviderCall)]
+        if connection.in_atomic_block:
+            return  # never tie other processes' rows to this caller's transaction
+        try:
+            drain(max_batches=INLINE_BATCHES)
+        except Exception:  # noqa: BLE001 - the rows stay buffered; the call itself succeeded
+            logger.warning("ledger drain failed; rows stay buffered", exc_info=True)
+    finally:
+        _inline.release()
+
+
+def _register_exit_drain() -> None:
+    global _exit_hook_registered
+    if _exit_hook_registered:
+        return
+    with _exit_hook:
+        if not _exit_hook_registered:
+            atexit.register(_drain_at_exit)
+            _exit_hook_registered = True
+
+
+def _drain_at_exit() -> None:
+    try:
+        drain()
+    except Exception:  # noqa: BLE001 - best effort; the beat task drains what is left
+        logger.warning("ledger drain at exit failed; rows stay buffered", exc_info=True)
+
+
+def _drain(
+    client: redis.Redis, max_batches: int, start: bytes | str
+) -> tuple[int, bytes | None] | None:
+    """Under the drain lock: ``(entries read, last entry id)``, or ``None`` if it is taken."""
+    token = uuid.uuid4().hex
+    if not client.set(DRAIN_LOCK, token, nx=True, px=LOCK_TTL_MS):
+        return None
+    try:
+        return _drain_locked(client, max_batches, start)
+    finally:
+        _release_lock(client, token)
+
+
+def _drain_locked(
+    client: redis.Redis, max_batches: int, start: bytes | str
+) -> tuple[int, bytes | None]:
+    alias = router.db_for_write(ProviderCall)
+    connection = connections[alias]
+    read, last = 0, None
+    for _ in range(max_batches):
+        entries = client.xrange(STREAM, start, "+", count=BATCH)
+        if not entries:
+            break
+        ids = [entry_id for entry_id, _ in entries]
+        _store(alias, [(entry_id, fields.get(b"r")) for entry_id, fields in entries])
+        read, last = read + len(entries), ids[-1]
+        if connection.in_atomic_block:
+            transaction.on_commit(lambda ids=ids: client.xdel(STREAM, *ids), using=alias)
+            start = b"(" + last  # still in the stream until then: read past them
+        else:
+            client.xdel(STREAM, *ids)
+        if len(entries) < BATCH:
+            break
+    return read, last
+
+
+def _release_lock(client: redis.Redis, token: str) -> None:
+    try:
+        client.eval(_RELEASE_LUA, 1, DRAIN_LOCK, token)
+    except redis.RedisError:
+        logger.warning("ledger drain lock not released; it expires by itself", exc_info=True)
+
+
+def _store(alias: str, entries: Sequence[tuple[bytes, bytes | None]]) -> None:
+    """INSERT the rows of stream ``entries``, skipping ones already there.
+
+    On PostgreSQL the entries' JSON goes to the server as it is, one array for the whole batch
+    (``json_populate_recordset``): nothing is decoded or bound row by row in Python. If the
+    batch is refused, its rows are decoded and inserted one by one, so a bad row costs only
+    itself.
+    """
+    if not entries:
+        return
+    connection = connections[alias]
+    if connection.vendor == "postgresql":
+        batch = "[" + ",".join(raw.decode() for _, raw in entries if raw) + "]"
+        try:
+            with transaction.atomic(using=alias), connection.cursor() as cursor:
+                cursor.execute(_json_statement(alias), [batch])
+            return
+        except (IntegrityError, DataError):
+            pass
+    rows = []
+    for entry_id, raw in entries:
+        try:
+            rows.append(_decode(raw or b""))
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            logger.error("ledger entry unreadable, dropped", extra={"entry": entry_id.decode()})
+    try:
+        with transaction.atomic(using=alias):
+            _insert_many(alias, rows)
+        return
+    except IntegrityError:
+        pass
+    for row in rows:
+        _store_alone(alias, row)
+
+
+def _store_alone(alias: str, row: Mapping[str, Any]) -> None:
+    for attempt in (row, {**row, "job_item_id": None}):
+        try:
+            with transaction.atomic(using=alias):
+                _insert_many(alias, [attempt])
+            return
+        except IntegrityError as exc:
+            if attempt["job_item_id"] is None:
+                logger.error(
+                    "ledger row cannot be stored, dropped",
+                    extra={
+                        "call_id": row["call_id"],
+                        "provider_id": row["provider_id"],
+                        "operation": row["operation"],
+                        "error": str(exc),
+                    },
+                )
+                return
+
+
+# --- SQL -----------------------------------------------------------------------------------------
+
+_sql_cache: dict[tuple[str, str], str] = {}
+_CALL_ID = ProviderCall._meta.get_field("call_id")
+
+
+def _statement(alias: str, kind: str, rows: int = 1) -> str:
+    """``INSERT`` for the ledger table, its names from the model's metadata (quoted)."""
+    connection = connections[alias]
+    head = _sql_cache.get((alias, "head"))
+    if head is None:
+        meta = ProviderCall._meta
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(meta.get_field(name).column) for name in COLUMNS)
+        head = _sql_cache[(alias, "head")] = (
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "  # noqa: S608
+        )
+    row = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
+    if kind == "one":
+        return head + row
+    conflict = connection.ops.quote_name(ProviderCall._meta.get_field("call_id").column)
+    return head + ", ".join([row] * rows) + f" ON CONFLICT ({conflict}) DO NOTHING"
+
+
+def _json_statement(alias: str) -> str:
+    """PostgreSQL: INSERT the rows of a JSON array whose keys are the ledger's columns."""
+    sql = _sql_cache.get((alias, "json"))
+    if sql is None:
+        meta = ProviderCall._meta
+        quote = connections[alias].ops.quote_name
+        table = quote(meta.db_table)
+        columns = ", ".join(quote(meta.get_field(name).column) for name in COLUMNS)
+        conflict = quote(meta.get_field("call_id").column)
+        sql = _sql_cache[(alias, "json")] = (
+            f"INSERT INTO {table} ({columns}) SELECT {columns} "  # noqa: S608 - names from the model
+            f"FROM json_populate_recordset(NULL::{table}, %s::json) "
+            f"ON CONFLICT ({conflict}) DO NOTHING"
+        )
+    return sql
+
+
+def _params(connection: Any, row: Mapping[str, Any]) -> list[Any]:
+    values = dict(row)
+    values["call_id"] = _CALL_ID.get_db_prep_value(uuid.UUID(hex=str(row["call_id"])), connection)
+    values["created_at"] = connection.ops.adapt_datetimefield_value(row["created_at"])
+    for name in _DECIMALS:
+        if values[name] is not None:
+            values[name] = connection.ops.adapt_decimalfield_value(values[name])
+    return [values[name] for name in COLUMNS]
+
+
+def _insert_many(alias: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    connection = connections[alias]
+    per_statement = len(rows)
+    max_params = connection.features.max_query_params
+    if max_params:
+        per_statement = max(1, min(per_statement, max_params // len(COLUMNS)))
+    with connection.cursor() as cursor:
+        for chunk in _chunks(rows, per_statement):
+            params = [value for row in chunk for value in _params(connection, row)]
+            cursor.execute(_statement(alias, "many", len(chunk)), params)
+
+
+def _insert_one(row: Mapping[str, Any]) -> None:
+    """The unbuffered path: one INSERT, not waiting for the WAL flush when on its own."""
+    alias = router.db_for_write(ProviderCall)
+    connection = connections[alias]
+    sql = _statement(alias, "one")
+    if _asynchronous_commit_possible(connection):
+        # On its own (autocommit), the row's commit need not wait for the WAL to reach the
+        # disk. Only a PostgreSQL crash can lose such a commit, and then only the last few
+        # hundred milliseconds of rows. SET LOCAL ends with the statement's implicit
+        # transaction, so the session keeps its setting.
+        sql = "SET LOCAL synchronous_commit TO OFF; " + sql
+    with connection.cursor() as cursor:
+        cursor.execute(sql, _params(connection, row))
+
+
+def _asynchronous_commit_possible(connection: Any) -> bool:
+    """PostgreSQL in autocommit, with client-side binding (which sends two statements)."""
+    return (
+        connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and connection.get_autocommit()
+        and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+    )
+
+
+def _chunks(rows: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]

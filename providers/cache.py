@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import redis
 from django.conf import settings
@@ -65,6 +65,21 @@ DONE_TTL = 10.0
 
 # Indirection so the benchmark can account for deliberate waits separately from overhead.
 _sleep = time.sleep
+
+
+class LeadScript(Protocol):
+    """A Lua script to run in the cache read's round trip when the caller takes the lead.
+
+    ``lua`` is a script body (it may ``return``), ``keys`` and ``args`` its KEYS and ARGV;
+    :func:`get_or_call` sets ``reply`` to what it returned. The provider client passes the
+    rate limiter's first admission attempt (:class:`providers.ratelimit.AdmitRequest`): only
+    a caller that will make the call needs admission.
+    """
+
+    lua: str
+    keys: list[str]
+    args: list[Any]
+    reply: Any
 
 
 # --- Keys and fingerprints -----------------------------------------------------------------
@@ -230,6 +245,29 @@ if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
 end
 return {0}
 """
+    # The same, and when this caller takes the lead, another module's script (LeadScript) in
+    # the same round trip: {2, its reply}. Its KEYS follow ours; ARGV[3] says how many there
+    # are, its ARGV follow. Inside the function KEYS and ARGV are its own.
+    _LOOKUP_OR_LEAD_THEN_LUA = """
+local entry = redis.call('GET', KEYS[1])
+if entry then
+  return {1, entry}
+end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  local keys, args = {}, {}
+  for i = 1, tonumber(ARGV[3]) do
+    keys[i] = KEYS[2 + i]
+  end
+  for i = 4, #ARGV do
+    args[#args + 1] = ARGV[i]
+  end
+  local reply = (function(KEYS, ARGV)
+-- THEN --
+  end)(keys, args)
+  return {2, reply}
+end
+return {0}
+"""
     # Store the answer, then end the flight as _FINISH_LUA does for an answered one.
     _STORE_AND_FINISH_LUA = """
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
@@ -245,13 +283,30 @@ return 1
         self._clear_done = client.register_script(self._CLEAR_DONE_LUA)
         self._lookup_or_lead = client.register_script(self._LOOKUP_OR_LEAD_LUA)
         self._store_and_finish = client.register_script(self._STORE_AND_FINISH_LUA)
+        self._then_scripts: dict[str, Any] = {}
 
     def lookup_or_lead(
-        self, key: str, lock: str, ttl: float
+        self, key: str, lock: str, ttl: float, on_lead: LeadScript | None = None
     ) -> tuple[ProviderResult | None, str | None]:
-        """(cached answer, None) on a hit, (None, token) when leading, (None, None) to wait."""
+        """(cached answer, None) on a hit, (None, token) when leading, (None, None) to wait.
+
+        ``on_lead`` runs in the same round trip when this caller takes the lead; its reply is
+        set on it.
+        """
         token = uuid.uuid4().hex
-        reply = self._lookup_or_lead(keys=[key, lock], args=[token, max(1, int(ttl * 1000))])
+        keys, args = [key, lock], [token, max(1, int(ttl * 1000))]
+        if on_lead is None:
+            reply = self._lookup_or_lead(keys=keys, args=args)
+        else:
+            script = self._then_scripts.get(on_lead.lua)
+            if script is None:
+                lua = self._LOOKUP_OR_LEAD_THEN_LUA.replace("-- THEN --", on_lead.lua)
+                script = self._then_scripts[on_lead.lua] = self.client.register_script(lua)
+            reply = script(
+                keys=[*keys, *on_lead.keys], args=[*args, len(on_lead.keys), *on_lead.args]
+            )
+            if reply[0] == 2:
+                on_lead.reply = reply[1]
         if reply[0] == 1:
             hit = _decode_json(key, reply[1])
             if hit is not None:
@@ -436,6 +491,7 @@ def get_or_call(
     wait_timeout: float,
     use_cache: bool = True,
     tail: CallTail | None = None,
+    on_lead: LeadScript | None = None,
 ) -> Lookup:
     """The cached answer for ``key``, or ``compute()``'s, with at most one call in flight.
 
@@ -443,7 +499,9 @@ def get_or_call(
     answer, so a forced refresh also refreshes the cache. ``ttl=None`` means "never cache".
     Exceptions from ``compute`` propagate and nothing is stored. ``tail`` holds the writes
     ``compute`` deferred (:mod:`providers.tail`): a leader sends them with its store; in every
-    other case the caller sends what is left.
+    other case the caller sends what is left. ``on_lead`` (Redis mode) runs in the first
+    read's round trip if that read makes this caller the leader (see :class:`LeadScript`);
+    in every other case it does not run, and its ``reply`` stays unset.
     """
     if ttl is None:
         return Lookup(compute(), cache_hit=False)
@@ -457,7 +515,7 @@ def get_or_call(
     while True:
         try:
             if first and isinstance(flights, _RedisFlights):
-                hit, token = flights.lookup_or_lead(key, lock, wait_timeout)
+                hit, token = flights.lookup_or_lead(key, lock, wait_timeout, on_lead)
                 if hit is not None:
                     return Lookup(hit, cache_hit=True)
             else:

@@ -165,21 +165,25 @@ class ProviderClient:
         # The final writes of a paid call (slot release, ledger row, cache store) share one
         # round trip: see providers.tail.
         tail = CallTail.for_settings()
+        # Likewise the first admission attempt rides on the cache read when it misses.
+        request = self._admit_request()
         try:
             lookup = cache.get_or_call(
                 key,
                 lambda: self._call_with_retries(
-                    adapter, op, inputs, input_fingerprint, job_item, tail
+                    adapter, op, inputs, input_fingerprint, job_item, tail, request
                 ),
                 ttl=cache.ttl_for(provider),
                 # A leader may retry: wait about as long as its attempts can take.
                 wait_timeout=min(300.0, self.timeout * self.max_attempts + 5),
                 use_cache=use_cache,
                 tail=tail,
+                on_lead=request,
             )
         finally:
             if tail is not None:
                 tail.send()  # whatever the cache's store did not send
+            ratelimit.release_unused(request)  # a slot admitted for a call not made
         if not lookup.cache_hit:
             ledger.drain_if_due()
             return lookup.result
@@ -238,11 +242,12 @@ class ProviderClient:
         input_fingerprint: str,
         job_item: JobItem | None,
         tail: CallTail | None,
+        request: ratelimit.AdmitRequest | None,
     ) -> ProviderResult:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 return self._attempt(
-                    adapter, op, inputs, input_fingerprint, job_item, attempt, tail
+                    adapter, op, inputs, input_fingerprint, job_item, attempt, tail, request
                 )
             except _NotSent as refused:
                 raise refused.error from None
@@ -280,18 +285,20 @@ class ProviderClient:
         job_item: JobItem | None,
         attempt: int,
         tail: CallTail | None,
+        request: ratelimit.AdmitRequest | None = None,
     ) -> ProviderResult:
         send = functools.partial(
             self._send, adapter, op, inputs, input_fingerprint, job_item, attempt, tail
         )
         provider = self.provider
-        limited = bool(provider.rate_limit_per_minute or provider.concurrency)
-        # A quota of 0 means "no calls", so only an absent quota skips the quota's round trip.
-        if limited and provider.daily_quota is None and ratelimit.supports_guard():
+        if self._guarded():
             # The common case in one round trip: admission refuses, taking nothing, while the
-            # circuit has any state; a healthy circuit has none, so no permit is needed.
+            # circuit has any state; a healthy circuit has none, so no permit is needed. The
+            # first attempt's admission may already have run with the cache read (request).
             try:
-                return self._admitted(send, breaker.Permit(provider.slug), guarded=True, tail=tail)
+                return self._admitted(
+                    send, breaker.Permit(provider.slug), guarded=True, tail=tail, request=request
+                )
             except ratelimit.GuardKeyExists:
                 pass  # the breaker has something to say: ask it, as below
         try:
@@ -312,6 +319,31 @@ class ProviderClient:
 
         return self._admitted(send, permit, guarded=False, on_unsent=unsent, tail=tail)
 
+    def _guarded(self) -> bool:
+        """Whether admission can stand in for the breaker (and the quota): see :meth:`_attempt`."""
+        provider = self.provider
+        limited = bool(provider.rate_limit_per_minute or provider.concurrency)
+        # A quota of 0 means "no calls", so only an absent quota skips the quota's round trip.
+        return limited and provider.daily_quota is None and ratelimit.supports_guard()
+
+    def _admission_options(self, guarded: bool) -> dict[str, Any]:
+        provider = self.provider
+        return {
+            "rate_per_minute": provider.rate_limit_per_minute,
+            "concurrency": provider.concurrency,
+            "burst": self.burst,
+            # Longer than a call can last (the transport allows 3x the timeout).
+            "lease": self.timeout * 3 + 10,
+            "timeout": LIMIT_WAIT,
+            "guard": breaker.state_key(provider.slug) if guarded else None,
+        }
+
+    def _admit_request(self) -> ratelimit.AdmitRequest | None:
+        """The first attempt's admission, to run with the cache read (guarded path only)."""
+        if not self._guarded():
+            return None
+        return ratelimit.admit_request(self.provider.slug, **self._admission_options(True))
+
     def _admitted(
         self,
         send: Callable[[breaker.Permit], ProviderResult],
@@ -320,6 +352,7 @@ class ProviderClient:
         guarded: bool,
         on_unsent: Callable[[], None] | None = None,
         tail: CallTail | None = None,
+        request: ratelimit.AdmitRequest | None = None,
     ) -> ProviderResult:
         """``send(permit)`` inside the provider's rate and concurrency limits.
 
@@ -332,15 +365,7 @@ class ProviderClient:
         entered = False
         try:
             with ratelimit.admission(
-                provider.slug,
-                rate_per_minute=provider.rate_limit_per_minute,
-                concurrency=provider.concurrency,
-                burst=self.burst,
-                # Longer than a call can last (the transport allows 3x the timeout).
-                lease=self.timeout * 3 + 10,
-                timeout=LIMIT_WAIT,
-                guard=breaker.state_key(provider.slug) if guarded else None,
-                tail=tail,
+                provider.slug, **self._admission_options(guarded), tail=tail, request=request
             ):
                 entered = True
                 return send(permit)

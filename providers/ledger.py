@@ -174,7 +174,9 @@ def drain(*, max_batches: int = 20) -> int | None:
     draining now. Reads at most ``max_batches`` x :data:`BATCH` rows; call again for more.
 
     Inside a transaction the entries leave Redis only when it commits, so a rollback keeps them
-    for the next drain.
+    for the next drain; until then another drainer that reads them waits for that
+    transaction to end (on the unique ``call_id``) before skipping them. Keep such
+    transactions short (the admin's change view, which reads health, is one).
     """
     client = _buffer_client()
     if client is None:
@@ -258,7 +260,8 @@ def _register_exit_drain() -> None:
 
 def _drain_at_exit() -> None:
     try:
-        drain()
+        # flush, not drain: another process draining now may have read past our last rows.
+        flush(timeout=5.0)
     except Exception:  # noqa: BLE001 - best effort; the beat task drains what is left
         logger.warning("ledger drain at exit failed; rows stay buffered", exc_info=True)
 
@@ -310,9 +313,14 @@ def _store(alias: str, entries: Sequence[tuple[bytes, bytes | None]]) -> None:
     """INSERT the rows of stream ``entries``, skipping ones already there.
 
     On PostgreSQL the entries' JSON goes to the server as it is, one array for the whole batch
-    (``json_populate_recordset``): nothing is decoded or bound row by row in Python. If the
-    batch is refused, its rows are decoded and inserted one by one, so a bad row costs only
-    itself.
+    (``json_populate_recordset``): nothing is decoded or bound row by row in Python. Elsewhere,
+    or if the batch is refused, rows are decoded here; a bad row then costs only itself.
+
+    Foreign keys are checked in the statement, not left to the database: they are deferred
+    to the commit, and inside a caller's transaction (a savepoint here) a row whose provider
+    or job item is gone would otherwise fail that caller's commit, not this drain. A row
+    whose provider is gone is dropped with an error; one whose job item is gone is kept
+    without it, as the foreign key's ``SET NULL`` would have done.
     """
     if not entries:
         return
@@ -322,15 +330,15 @@ def _store(alias: str, entries: Sequence[tuple[bytes, bytes | None]]) -> None:
         try:
             with transaction.atomic(using=alias), connection.cursor() as cursor:
                 cursor.execute(_json_statement(alias), [batch])
-            return
+                stored = cursor.rowcount
         except (IntegrityError, DataError):
             pass
-    rows = []
-    for entry_id, raw in entries:
-        try:
-            rows.append(_decode(raw or b""))
-        except (KeyError, TypeError, ValueError, ArithmeticError):
-            logger.error("ledger entry unreadable, dropped", extra={"entry": entry_id.decode()})
+        else:
+            if stored < len(entries):
+                # Entries already stored (a drain repeated), or rows dropped: say which.
+                _report_orphans(_decode_all(entries))
+            return
+    rows = _adopt(_decode_all(entries))
     try:
         with transaction.atomic(using=alias):
             _insert_many(alias, rows)
@@ -342,29 +350,71 @@ def _store(alias: str, entries: Sequence[tuple[bytes, bytes | None]]) -> None:
 
 
 def _store_alone(alias: str, row: Mapping[str, Any]) -> None:
-    for attempt in (row, {**row, "job_item_id": None}):
+    try:
+        with transaction.atomic(using=alias):
+            _insert_many(alias, [row])
+    except IntegrityError as exc:
+        logger.error(
+            "ledger row cannot be stored, dropped",
+            extra={
+                "call_id": row["call_id"],
+                "provider_id": row["provider_id"],
+                "operation": row["operation"],
+                "error": str(exc),
+            },
+        )
+
+
+def _decode_all(entries: Sequence[tuple[bytes, bytes | None]]) -> list[dict[str, Any]]:
+    rows = []
+    for entry_id, raw in entries:
         try:
-            with transaction.atomic(using=alias):
-                _insert_many(alias, [attempt])
-            return
-        except IntegrityError as exc:
-            if attempt["job_item_id"] is None:
-                logger.error(
-                    "ledger row cannot be stored, dropped",
-                    extra={
-                        "call_id": row["call_id"],
-                        "provider_id": row["provider_id"],
-                        "operation": row["operation"],
-                        "error": str(exc),
-                    },
-                )
-                return
+            rows.append(_decode(raw or b""))
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            logger.error("ledger entry unreadable, dropped", extra={"entry": entry_id.decode()})
+    return rows
+
+
+def _existing(model: Any, ids: Iterable[Any]) -> set[Any]:
+    wanted = {i for i in ids if i is not None}
+    return set(model._base_manager.filter(pk__in=wanted).values_list("pk", flat=True))
+
+
+def _report_orphans(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Log the rows whose provider is gone (dropped); return the others."""
+    providers = _existing(_PROVIDER.related_model, (row["provider_id"] for row in rows))
+    kept = []
+    for row in rows:
+        if row["provider_id"] in providers:
+            kept.append(row)
+        else:
+            logger.error(
+                "ledger row for a provider that no longer exists, dropped",
+                extra={
+                    "call_id": row["call_id"],
+                    "provider_id": row["provider_id"],
+                    "operation": row["operation"],
+                },
+            )
+    return kept
+
+
+def _adopt(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows whose foreign keys hold: orphans of a provider dropped, of a job item detached."""
+    kept = _report_orphans(rows)
+    items = _existing(_JOB_ITEM.related_model, (row["job_item_id"] for row in kept))
+    return [
+        {**row, "job_item_id": row["job_item_id"] if row["job_item_id"] in items else None}
+        for row in kept
+    ]
 
 
 # --- SQL -----------------------------------------------------------------------------------------
 
 _sql_cache: dict[tuple[str, str], str] = {}
 _CALL_ID = ProviderCall._meta.get_field("call_id")
+_PROVIDER = ProviderCall._meta.get_field("provider")
+_JOB_ITEM = ProviderCall._meta.get_field("job_item")
 
 
 def _statement(alias: str, kind: str, rows: int = 1) -> str:
@@ -386,18 +436,31 @@ def _statement(alias: str, kind: str, rows: int = 1) -> str:
 
 
 def _json_statement(alias: str) -> str:
-    """PostgreSQL: INSERT the rows of a JSON array whose keys are the ledger's columns."""
+    """PostgreSQL: INSERT the rows of a JSON array whose keys are the ledger's columns.
+
+    Rows whose provider is gone are left out and a job item that is gone becomes NULL (see
+    :func:`_store`).
+    """
     sql = _sql_cache.get((alias, "json"))
     if sql is None:
         meta = ProviderCall._meta
         quote = connections[alias].ops.quote_name
         table = quote(meta.db_table)
-        columns = ", ".join(quote(meta.get_field(name).column) for name in COLUMNS)
-        conflict = quote(meta.get_field("call_id").column)
+        columns = [meta.get_field(name).column for name in COLUMNS]
+        selected = ", ".join(
+            "j.id" if name == _JOB_ITEM.column else f"r.{quote(name)}" for name in columns
+        )
         sql = _sql_cache[(alias, "json")] = (
-            f"INSERT INTO {table} ({columns}) SELECT {columns} "  # noqa: S608 - names from the model
-            f"FROM json_populate_recordset(NULL::{table}, %s::json) "
-            f"ON CONFLICT ({conflict}) DO NOTHING"
+            f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608
+            f"SELECT {selected} "
+            f"FROM json_populate_recordset(NULL::{table}, %s::json) WITH ORDINALITY AS r "
+            f"JOIN {quote(_PROVIDER.related_model._meta.db_table)} AS p "
+            f"ON p.{quote(_PROVIDER.target_field.column)} = r.{quote(_PROVIDER.column)} "
+            f"LEFT JOIN {quote(_JOB_ITEM.related_model._meta.db_table)} AS j "
+            f"ON j.{quote(_JOB_ITEM.target_field.column)} = r.{quote(_JOB_ITEM.column)} "
+            # In the stream's order, so ids follow the calls as with direct INSERTs.
+            "ORDER BY r.ordinality "
+            f"ON CONFLICT ({quote(_CALL_ID.column)}) DO NOTHING"
         )
     return sql
 

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import redis
 from django.conf import settings
@@ -94,6 +94,7 @@ class _Backend(Protocol):
         max_wait: float,
         timeout: float,
         guard: str | None = None,
+        first_reply: tuple[Any, Any] | None = None,
     ) -> tuple[int, float]: ...
 
     def wait_slot(
@@ -164,17 +165,21 @@ class RedisBackend:
         max_wait: float,
         timeout: float,
         guard: str | None = None,
+        first_reply: tuple[Any, Any] | None = None,
     ) -> tuple[int, float]:
         """Slot and token together; blocks on the freed list while no slot is free.
 
-        With ``guard``, nothing is taken while that key exists (status 3).
+        With ``guard``, nothing is taken while that key exists (status 3). ``first_reply`` is
+        the admission script's answer when it already ran in another script's round trip
+        (see :class:`AdmitRequest`).
         """
         deadline = time.monotonic() + timeout
-        keys = [_key(slug, "inflight"), _key(slug, "bucket")] + ([guard] if guard else [])
+        keys, args = admit_keys_args(slug, limit, lease, token, rate, burst, max_wait, guard)
         while True:
-            status, wait = self._admit(
-                keys=keys, args=[limit, int(lease * 1000), token, rate, burst, max_wait]
-            )
+            if first_reply is not None:
+                (status, wait), first_reply = first_reply, None
+            else:
+                status, wait = self._admit(keys=keys, args=args)
             if status != 0:
                 return int(status), float(wait)
             remaining = deadline - time.monotonic()
@@ -254,9 +259,10 @@ class LocalBackend:
         max_wait: float,
         timeout: float,
         guard: str | None = None,
+        first_reply: tuple[Any, Any] | None = None,
     ) -> tuple[int, float]:
-        if guard is not None:
-            raise ValueError("guard keys are Redis keys: the in-process limiter has none")
+        if guard is not None or first_reply is not None:
+            raise ValueError("guard keys and scripts are Redis': the in-process limiter has none")
         deadline = self._clock() + timeout
         with self._slot_freed:
             while limit and not self._try_slot_locked(slug, limit, lease, token):
@@ -340,6 +346,21 @@ class LocalBackend:
             for key in [k for k in self._quota if k[0] == slug]:
                 del self._quota[key]
             self._slot_freed.notify_all()
+
+
+def admit_keys_args(
+    slug: str,
+    limit: int,
+    lease: float,
+    token: str,
+    rate: float,
+    burst: int,
+    max_wait: float,
+    guard: str | None,
+) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV of :data:`~providers.ratelimit_scripts.ADMIT_LUA`."""
+    keys = [_key(slug, "inflight"), _key(slug, "bucket")] + ([guard] if guard else [])
+    return keys, [limit, int(lease * 1000), token, rate, burst, max_wait]
 
 
 def _slot_release_failed(exc: Exception) -> None:
@@ -451,6 +472,64 @@ def concurrency_slot(
             backend.release_slot(slug, token, limit)
 
 
+@dataclass
+class AdmitRequest:
+    """The first admission attempt of a call, for another module to run in its own round trip.
+
+    The provider client hands this to the response cache, whose read-or-lead script runs it
+    when the caller takes the lead (a miss, the only case that needs admission) and sets
+    :attr:`reply`; :func:`admission` then starts from that reply instead of asking Redis. A
+    cache hit never runs it, so it takes nothing. ``lua`` is the admission script's source,
+    ``keys`` and ``args`` its KEYS and ARGV.
+    """
+
+    slug: str
+    concurrency: int
+    token: str
+    lua: str
+    keys: list[str]
+    args: list[Any]
+    reply: Any = None
+
+
+def admit_request(
+    slug: str,
+    *,
+    rate_per_minute: int | None,
+    concurrency: int | None,
+    burst: int | None = None,
+    lease: float = DEFAULT_SLOT_LEASE,
+    timeout: float = DEFAULT_ACQUIRE_TIMEOUT,
+    guard: str | None = None,
+) -> AdmitRequest | None:
+    """An :class:`AdmitRequest` for :func:`admission` with the same arguments; ``None`` where
+    admission cannot run inside another script (no limits, or no Redis)."""
+    if not (concurrency or rate_per_minute) or not isinstance(get_backend(), RedisBackend):
+        return None
+    token = uuid.uuid4().hex
+    keys, args = admit_keys_args(
+        slug,
+        concurrency or 0,
+        lease,
+        token,
+        (rate_per_minute or 0) / 60.0,
+        max(1, burst or 1),
+        timeout,
+        guard,
+    )
+    return AdmitRequest(slug, concurrency or 0, token, scripts.ADMIT_LUA, keys, args)
+
+
+def release_unused(request: AdmitRequest | None) -> None:
+    """Give back the slot of a request that was run but never used by :func:`admission`."""
+    if request is None or request.reply is None:
+        return
+    status, request.reply = int(request.reply[0]), None
+    if status == 1 and request.concurrency:
+        with contextlib.suppress(redis.RedisError):
+            get_backend().release_slot(request.slug, request.token, request.concurrency)
+
+
 @contextlib.contextmanager
 def admission(
     slug: str,
@@ -462,6 +541,7 @@ def admission(
     timeout: float = DEFAULT_ACQUIRE_TIMEOUT,
     guard: str | None = None,
     tail: CallTail | None = None,
+    request: AdmitRequest | None = None,
 ) -> Iterator[float]:
     """What one request needs: a concurrency slot and a due token, held for the block.
 
@@ -477,12 +557,17 @@ def admission(
     With ``tail`` (Redis mode), a block that ends normally queues the slot's release on it,
     to be sent with the call's other final writes (:mod:`providers.tail`); the caller must
     send the tail. A block that raises releases the slot at once.
+
+    ``request``, from :func:`admit_request` with the same arguments, is used when its script
+    already ran (its ``reply`` is set): admission starts from that reply, saving a round trip.
     """
     if not concurrency and not rate_per_minute:
         yield 0.0
         return
     backend = get_backend()
-    token = uuid.uuid4().hex
+    token, first_reply = uuid.uuid4().hex, None
+    if request is not None and request.reply is not None:
+        token, first_reply, request.reply = request.token, request.reply, None
     with _redis_errors_as_temporary():
         status, wait = backend.admit(
             slug,
@@ -494,6 +579,7 @@ def admission(
             timeout,
             timeout,
             guard,
+            first_reply,
         )
     if status == 3:
         raise GuardKeyExists(guard or "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
@@ -173,6 +174,54 @@ def test_a_paid_call_costs_two_redis_round_trips_and_a_hit_one(
     assert hit.result == result
     assert commands_for_miss == ["EVALSHA", "EVALSHA"]
     assert sent == ["EVALSHA"]
+
+
+@dataclass
+class LeadScript:
+    """A script for the lead: counts its runs in Redis and returns its arguments."""
+
+    keys: list
+    args: list
+    lua: str = "redis.call('INCR', KEYS[1]) return {ARGV[1], ARGV[2], #KEYS}"
+    reply: object = None
+
+
+@pytest.mark.integration
+def test_a_script_for_the_lead_runs_only_for_the_caller_that_leads(redis_flights, key, result):
+    client = redis.Redis.from_url(support.TEST_REDIS_URL)
+    counter = f"runs:{key}"
+    leader = LeadScript([counter], ["a", "b"])
+
+    miss = cache.get_or_call(
+        key, Counter(result), ttl=timedelta(days=1), wait_timeout=5, on_lead=leader
+    )
+    reader = LeadScript([counter], ["c", "d"])
+    hit = cache.get_or_call(
+        key, Counter(result), ttl=timedelta(days=1), wait_timeout=5, on_lead=reader
+    )
+
+    assert (miss.cache_hit, hit.cache_hit) == (False, True)
+    # Its own KEYS and ARGV, not the cache's.
+    assert leader.reply == [b"a", b"b", 1]
+    assert reader.reply is None
+    assert client.get(counter) == b"1"
+
+
+@pytest.mark.integration
+def test_a_script_for_the_lead_does_not_run_for_a_follower(redis_flights, key, result):
+    lock = _lock_for(key)
+    client = redis.Redis.from_url(support.TEST_REDIS_URL)
+    client.set(lock, "someone-else", px=300)  # a flight in the air; it ends without an answer
+    follower = LeadScript([f"runs:{key}"], ["a", "b"])
+
+    lookup = cache.get_or_call(
+        key, Counter(result), ttl=timedelta(days=1), wait_timeout=5, on_lead=follower
+    )
+
+    # It waited, then led with a plain lock: the script was not run for it.
+    assert not lookup.cache_hit
+    assert follower.reply is None
+    assert client.get(f"runs:{key}") is None
 
 
 def test_errors_are_never_cached(flights, key, result):

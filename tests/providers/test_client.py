@@ -126,9 +126,7 @@ def test_a_ledger_row_in_autocommit_commits_asynchronously_without_changing_the_
     assert _session_synchronous_commit() == "on"
 
 
-def test_a_ledger_row_inside_a_transaction_leaves_its_commit_alone(
-    httpserver, provider, settings
-):
+def test_a_ledger_row_inside_a_transaction_leaves_its_commit_alone(httpserver, provider, settings):
     if connection.vendor != "postgresql":
         pytest.skip("synchronous_commit is PostgreSQL's")
     # pytest-django wraps this test in a transaction, as a caller's atomic block would.
@@ -394,7 +392,7 @@ def test_a_success_after_counted_failures_clears_them(httpserver):
     assert not client.exists(breaker.state_key(provider.slug))
 
 
-def test_a_healthy_providers_paid_call_takes_three_redis_round_trips(httpserver, monkeypatch):
+def test_a_healthy_providers_paid_call_takes_two_redis_round_trips(httpserver, monkeypatch):
     provider = support.make_provider(httpserver.url_for("/").rstrip("/"))
     answer(httpserver)
     answer(httpserver)
@@ -411,13 +409,32 @@ def test_a_healthy_providers_paid_call_takes_three_redis_round_trips(httpserver,
 
     assert call(provider).found
 
-    # Cache read-or-lead; admission (with the breaker's key as its guard); then one pipeline
-    # with the slot's release, the ledger row and the cache's store-and-finish. No round trip
-    # of the breaker's own.
-    assert len(sent) == 3
-    assert [packet.count(b"EVALSHA") for packet in sent] == [1, 1, 2]
-    assert b"XADD" in sent[2]
-    assert b"ledger:v1" in sent[2]
+    # One script reads the cache, takes the lead and is admitted (the breaker's key as its
+    # guard); then one pipeline gives back the slot, appends the ledger row and stores the
+    # answer, ending the flight. No round trip of the breaker's own.
+    assert len(sent) == 2
+    assert [packet.count(b"EVALSHA") for packet in sent] == [1, 2]
+    assert b"XADD" in sent[1]
+    assert b"ledger:v1" in sent[1]
+
+
+def test_a_cache_hit_takes_no_slot_and_no_token(httpserver, monkeypatch):
+    provider = support.make_provider(
+        httpserver.url_for("/").rstrip("/"), rate_limit_per_minute=60, concurrency=1
+    )
+    slept: list[float] = []
+    monkeypatch.setattr(ratelimit, "_sleep", slept.append)
+    answer(httpserver)
+    answer(httpserver)
+    call(provider, {"domain": "a.example"})  # takes the bucket's one token
+
+    assert call(provider, {"domain": "a.example"}).extra["cache_hit"]
+    assert ratelimit.slots_in_use(provider.slug) == 0
+    call(provider, {"domain": "b.example"})
+
+    # One token a second: b waits for the second token, not a third the hit would have taken.
+    assert len(slept) == 1
+    assert 0.5 < slept[0] <= 1.0
 
 
 def test_the_daily_quota_stops_calls(httpserver):

@@ -284,6 +284,57 @@ def test_admission_with_an_existing_guard_key_takes_nothing(redis_url, slug, sle
         assert ratelimit.slots_in_use(slug) == 1
 
 
+def _run(request: ratelimit.AdmitRequest) -> None:
+    """Run an admission request's script as the cache's lead script would, setting its reply."""
+    client = redis.Redis.from_url(support.TEST_REDIS_URL)
+    request.reply = client.eval(request.lua, len(request.keys), *request.keys, *request.args)
+
+
+def test_admission_starts_from_a_request_that_already_ran(redis_url, slug, sleeps):
+    options = {"rate_per_minute": 60, "concurrency": 2}
+    request = ratelimit.admit_request(slug, **options)
+    _run(request)
+    assert ratelimit.slots_in_use(slug) == 1  # the script took the slot and the token
+
+    with ratelimit.admission(slug, **options, request=request):
+        # No second slot, and the bucket's next token is not spent: no wait.
+        assert ratelimit.slots_in_use(slug) == 1
+    assert ratelimit.slots_in_use(slug) == 0
+    assert sleeps == []
+    assert request.reply is None  # used up: a retry is admitted afresh
+
+
+def test_an_admission_request_that_found_no_slot_waits_for_one(redis_url, slug, sleeps):
+    options = {"rate_per_minute": None, "concurrency": 1}
+    request = ratelimit.admit_request(slug, **options, timeout=5)
+    holder = ratelimit.admission(slug, **options)
+    holder.__enter__()
+    _run(request)
+    assert request.reply[0] == 0  # no slot free
+    threading.Timer(0.2, holder.__exit__, (None, None, None)).start()
+
+    with ratelimit.admission(slug, **options, timeout=5, request=request):
+        assert ratelimit.slots_in_use(slug) == 1
+
+
+def test_an_admitted_request_never_used_gives_its_slot_back(redis_url, slug):
+    request = ratelimit.admit_request(slug, rate_per_minute=None, concurrency=1)
+    _run(request)
+    assert ratelimit.slots_in_use(slug) == 1
+
+    ratelimit.release_unused(request)
+
+    assert ratelimit.slots_in_use(slug) == 0
+    ratelimit.release_unused(request)  # once only
+    ratelimit.release_unused(None)
+
+
+def test_no_admission_request_without_redis_or_limits(settings, slug):
+    assert ratelimit.admit_request(slug, rate_per_minute=None, concurrency=None) is None
+    settings.REDIS_URL = ""
+    assert ratelimit.admit_request(slug, rate_per_minute=60, concurrency=1) is None
+
+
 def test_the_in_process_limiter_has_no_guard_keys(settings, monkeypatch, slug):
     settings.REDIS_URL = ""
     monkeypatch.setattr(ratelimit, "_local_backend", ratelimit.LocalBackend())

@@ -333,6 +333,42 @@ def worker(
     results.put({"process": index, "threads": totals, "errors": errors})
 
 
+class RoundTripProbe:
+    """PINGs Redis every 5 ms from a thread of the (otherwise idle) main process during the run.
+
+    A reference for the overhead figure: what one round trip costs on this machine under
+    this load, whoever makes it.
+    """
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url)
+        self.latencies: list[float] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._done.wait(0.005):
+            started = time.perf_counter()
+            self.client.ping()
+            self.latencies.append((time.perf_counter() - started) * 1000)
+
+    def summary(self) -> str:
+        values = sorted(self.latencies)
+        if not values:
+            return "(no sample)"
+        mean = sum(values) / len(values)
+        return f"p50 {values[len(values) // 2]:.2f} ms, mean {mean:.2f} ms"
+
+
 # --- Set-up and report -------------------------------------------------------------------------
 
 
@@ -341,6 +377,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=CALLS)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--sqlite", action="store_true", help="ledger in a SQLite file")
+    parser.add_argument("--processes", type=int, default=PROCESSES, help="client worker processes")
     parser.add_argument(
         "--threads",
         type=int,
@@ -421,26 +458,30 @@ def main() -> None:
         connection.close()
 
         # Each process gets half of every provider's calls.
-        plans: list[list[tuple[str, int, int]]] = [[] for _ in range(PROCESSES)]
+        processes = args.processes
+        plans: list[list[tuple[str, int, int]]] = [[] for _ in range(processes)]
         first = 0
         for slug, share in zip(slugs, shares, strict=True):
-            for p in range(PROCESSES):
-                part = share // PROCESSES + (1 if p < share % PROCESSES else 0)
+            for p in range(processes):
+                part = share // processes + (1 if p < share % processes else 0)
                 plans[p].append((slug, first, part))
                 first += part
 
-        threads_total = PROCESSES * args.threads * len(slugs)
+        threads_total = processes * args.threads * len(slugs)
         start, results = ctx.Barrier(threads_total + 1), ctx.Queue()
         workers = [
             ctx.Process(target=worker, args=(i, plans[i], args.threads, start, results))
-            for i in range(PROCESSES)
+            for i in range(processes)
         ]
         for process in workers:
             process.start()
+        probe = RoundTripProbe(args.redis_url)
         start.wait(timeout=120)
         began = time.perf_counter()
+        probe.start()
         reports = [results.get(timeout=600) for _ in workers]
         elapsed = time.perf_counter() - began
+        probe.stop()
         for process in workers:
             process.join(60)
         stop.set()
@@ -463,7 +504,7 @@ def main() -> None:
         cpu_overhead = sum(t["inside_cpu"] - t["sent_cpu"] for t in threads) / calls * 1000
 
         print(
-            f"{calls} calls, {PROCESSES} worker processes x {args.threads} threads per "
+            f"{calls} calls, {processes} worker processes x {args.threads} threads per "
             f"provider, {os.cpu_count()} CPUs, ledger on "
             f"{'SQLite' if args.sqlite else 'PostgreSQL'}, wall time {elapsed:.1f} s"
         )
@@ -499,6 +540,10 @@ def main() -> None:
             "(thread CPU time, unaffected by waiting for a CPU)"
         )
         print(f"  without removing the waits: {(inside - sent) / calls * 1000:.1f} ms")
+        print(
+            f"for scale: one Redis round trip (PING) from an idle thread during the run took "
+            f"{probe.summary()}; a paid call makes two"
+        )
     finally:
         stop.set()
         if server_process.is_alive():

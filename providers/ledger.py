@@ -28,9 +28,11 @@ What this keeps and what it gives up:
   (``appendfsync everysec``, its default when AOF is on) a Redis crash loses at most the last
   second, as a PostgreSQL crash could with asynchronous commits. Run Redis with AOF when the
   ledger matters; without persistence a Redis restart loses the rows not yet drained.
-* A row that can never be inserted (its provider was deleted meanwhile) is logged at ERROR and
-  dropped, so it cannot block the rows behind it; one whose job item was deleted is kept
-  without the job item, as the foreign key's ``SET NULL`` would have done.
+* A row whose provider or job item is not in the table waits in the stream for
+  :data:`ORPHAN_GRACE` (the transaction creating them may not have committed yet). After that
+  a row without its provider is logged at ERROR and dropped, and one without its job item is
+  stored without it, as the foreign key's ``SET NULL`` would have done. A row the table
+  refuses for any other reason is logged and dropped alone; none blocks the rows behind it.
 
 Without Redis (the embedded mode), or with the buffer turned off, :func:`record` INSERTs the row
 at once; on PostgreSQL in autocommit that commit does not wait for the WAL flush
@@ -46,7 +48,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +73,9 @@ DRAIN_INTERVAL = 1.0
 BATCH = 500
 #: Batches an inline drain may move before handing the rest to the next one.
 INLINE_BATCHES = 4
+#: How long a row whose provider or job item is not in the table waits in the stream for the
+#: transaction that creates it to commit, before it is dropped (or stored without job item).
+ORPHAN_GRACE = timedelta(minutes=15)
 #: A drainer that died keeps others out for at most this long.
 LOCK_TTL_MS = 60_000
 
@@ -289,14 +294,15 @@ def _drain_locked(
         entries = client.xrange(STREAM, start, "+", count=BATCH)
         if not entries:
             break
-        ids = [entry_id for entry_id, _ in entries]
-        _store(alias, [(entry_id, fields.get(b"r")) for entry_id, fields in entries])
-        read, last = read + len(entries), ids[-1]
-        if connection.in_atomic_block:
-            transaction.on_commit(lambda ids=ids: client.xdel(STREAM, *ids), using=alias)
-            start = b"(" + last  # still in the stream until then: read past them
-        else:
-            client.xdel(STREAM, *ids)
+        kept = _store(alias, [(entry_id, fields.get(b"r")) for entry_id, fields in entries])
+        done = [entry_id for entry_id, _ in entries if entry_id not in kept]
+        read, last = read + len(entries), entries[-1][0]
+        # Entries kept for later, or deleted only at commit, are still there: read past them.
+        start = b"(" + last
+        if done and connection.in_atomic_block:
+            transaction.on_commit(lambda done=done: client.xdel(STREAM, *done), using=alias)
+        elif done:
+            client.xdel(STREAM, *done)
         if len(entries) < BATCH:
             break
     return read, last
@@ -309,36 +315,54 @@ def _release_lock(client: redis.Redis, token: str) -> None:
         logger.warning("ledger drain lock not released; it expires by itself", exc_info=True)
 
 
-def _store(alias: str, entries: Sequence[tuple[bytes, bytes | None]]) -> None:
-    """INSERT the rows of stream ``entries``, skipping ones already there.
+def _store(alias: str, entries: Sequence[tuple[bytes, bytes | None]]) -> set[bytes]:
+    """INSERT the rows of stream ``entries``, skipping ones already there; the ids of entries
+    to keep in the stream for a later drain.
 
     On PostgreSQL the entries' JSON goes to the server as it is, one array for the whole batch
-    (``json_populate_recordset``): nothing is decoded or bound row by row in Python. Elsewhere,
-    or if the batch is refused, rows are decoded here; a bad row then costs only itself.
+    (``json_populate_recordset``): nothing is decoded or bound row by row in Python unless some
+    row did not go in. Elsewhere, or if the batch is refused, rows are decoded here; a bad row
+    then costs only itself.
 
-    Foreign keys are checked in the statement, not left to the database: they are deferred
-    to the commit, and inside a caller's transaction (a savepoint here) a row whose provider
-    or job item is gone would otherwise fail that caller's commit, not this drain. A row
-    whose provider is gone is dropped with an error; one whose job item is gone is kept
-    without it, as the foreign key's ``SET NULL`` would have done.
+    Foreign keys are checked here, not left to the database, which defers them to the commit:
+    inside a caller's transaction a row whose provider or job item is missing would fail that
+    caller's commit rather than this drain. A missing provider or job item may also be one
+    created in a transaction not yet committed, so such rows stay in the stream for
+    :data:`ORPHAN_GRACE`; after that a row without its provider is dropped with an error and
+    one without its job item is stored without it, as the foreign key's ``SET NULL`` would.
     """
     if not entries:
-        return
+        return set()
     connection = connections[alias]
     if connection.vendor == "postgresql":
         batch = "[" + ",".join(raw.decode() for _, raw in entries if raw) + "]"
         try:
             with transaction.atomic(using=alias), connection.cursor() as cursor:
                 cursor.execute(_json_statement(alias), [batch])
-                stored = cursor.rowcount
+                stored = {str(uuid.UUID(str(row[0]))) for row in cursor.fetchall()}
         except (IntegrityError, DataError):
             pass
         else:
-            if stored < len(entries):
-                # Entries already stored (a drain repeated), or rows dropped: say which.
-                _report_orphans(_decode_all(entries))
-            return
-    rows = _adopt(_decode_all(entries))
+            if len(stored) == len(entries):
+                return set()
+            # Already stored (a repeated drain), or held back by a foreign key: sort them out.
+            rows = [
+                (entry_id, row)
+                for entry_id, row in _decode_all(entries)
+                if str(uuid.UUID(str(row["call_id"]))) not in stored
+            ]
+            ready, kept = _adopt(rows)
+            _insert_rows(alias, ready)
+            return kept
+    ready, kept = _adopt(_decode_all(entries))
+    _insert_rows(alias, ready)
+    return kept
+
+
+def _insert_rows(alias: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT ``rows`` (already known to fit), one by one if the batch is refused."""
+    if not rows:
+        return
     try:
         with transaction.atomic(using=alias):
             _insert_many(alias, rows)
@@ -365,11 +389,13 @@ def _store_alone(alias: str, row: Mapping[str, Any]) -> None:
         )
 
 
-def _decode_all(entries: Sequence[tuple[bytes, bytes | None]]) -> list[dict[str, Any]]:
+def _decode_all(
+    entries: Sequence[tuple[bytes, bytes | None]],
+) -> list[tuple[bytes, dict[str, Any]]]:
     rows = []
     for entry_id, raw in entries:
         try:
-            rows.append(_decode(raw or b""))
+            rows.append((entry_id, _decode(raw or b"")))
         except (KeyError, TypeError, ValueError, ArithmeticError):
             logger.error("ledger entry unreadable, dropped", extra={"entry": entry_id.decode()})
     return rows
@@ -377,16 +403,29 @@ def _decode_all(entries: Sequence[tuple[bytes, bytes | None]]) -> list[dict[str,
 
 def _existing(model: Any, ids: Iterable[Any]) -> set[Any]:
     wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return set()
     return set(model._base_manager.filter(pk__in=wanted).values_list("pk", flat=True))
 
 
-def _report_orphans(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Log the rows whose provider is gone (dropped); return the others."""
-    providers = _existing(_PROVIDER.related_model, (row["provider_id"] for row in rows))
-    kept = []
-    for row in rows:
-        if row["provider_id"] in providers:
-            kept.append(row)
+def _adopt(
+    rows: Sequence[tuple[bytes, Mapping[str, Any]]],
+) -> tuple[list[dict[str, Any]], set[bytes]]:
+    """Split rows into those to insert now and the entry ids to keep (see :func:`_store`)."""
+    providers = _existing(_PROVIDER.related_model, (row["provider_id"] for _, row in rows))
+    items = _existing(_JOB_ITEM.related_model, (row["job_item_id"] for _, row in rows))
+    young = timezone.now() - ORPHAN_GRACE
+    ready: list[dict[str, Any]] = []
+    kept: set[bytes] = set()
+    for entry_id, row in rows:
+        provider_ok = row["provider_id"] in providers
+        item_ok = row["job_item_id"] is None or row["job_item_id"] in items
+        if provider_ok and item_ok:
+            ready.append(dict(row))
+        elif row["created_at"] > young:
+            kept.add(entry_id)  # perhaps not committed yet: look again later
+        elif provider_ok:
+            ready.append({**row, "job_item_id": None})
         else:
             logger.error(
                 "ledger row for a provider that no longer exists, dropped",
@@ -396,17 +435,7 @@ def _report_orphans(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]
                     "operation": row["operation"],
                 },
             )
-    return kept
-
-
-def _adopt(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Rows whose foreign keys hold: orphans of a provider dropped, of a job item detached."""
-    kept = _report_orphans(rows)
-    items = _existing(_JOB_ITEM.related_model, (row["job_item_id"] for row in kept))
-    return [
-        {**row, "job_item_id": row["job_item_id"] if row["job_item_id"] in items else None}
-        for row in kept
-    ]
+    return ready, kept
 
 
 # --- SQL -----------------------------------------------------------------------------------------
@@ -436,10 +465,9 @@ def _statement(alias: str, kind: str, rows: int = 1) -> str:
 
 
 def _json_statement(alias: str) -> str:
-    """PostgreSQL: INSERT the rows of a JSON array whose keys are the ledger's columns.
-
-    Rows whose provider is gone are left out and a job item that is gone becomes NULL (see
-    :func:`_store`).
+    """PostgreSQL: INSERT the rows of a JSON array whose keys are the ledger's columns,
+    returning the ``call_id`` of each row stored. Rows whose provider or job item is missing
+    are left out (see :func:`_store`).
     """
     sql = _sql_cache.get((alias, "json"))
     if sql is None:
@@ -447,9 +475,7 @@ def _json_statement(alias: str) -> str:
         quote = connections[alias].ops.quote_name
         table = quote(meta.db_table)
         columns = [meta.get_field(name).column for name in COLUMNS]
-        selected = ", ".join(
-            "j.id" if name == _JOB_ITEM.column else f"r.{quote(name)}" for name in columns
-        )
+        selected = ", ".join(f"r.{quote(name)}" for name in columns)
         sql = _sql_cache[(alias, "json")] = (
             f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608
             f"SELECT {selected} "
@@ -458,9 +484,12 @@ def _json_statement(alias: str) -> str:
             f"ON p.{quote(_PROVIDER.target_field.column)} = r.{quote(_PROVIDER.column)} "
             f"LEFT JOIN {quote(_JOB_ITEM.related_model._meta.db_table)} AS j "
             f"ON j.{quote(_JOB_ITEM.target_field.column)} = r.{quote(_JOB_ITEM.column)} "
+            f"WHERE r.{quote(_JOB_ITEM.column)} IS NULL "
+            f"OR j.{quote(_JOB_ITEM.target_field.column)} IS NOT NULL "
             # In the stream's order, so ids follow the calls as with direct INSERTs.
             "ORDER BY r.ordinality "
-            f"ON CONFLICT ({quote(_CALL_ID.column)}) DO NOTHING"
+            f"ON CONFLICT ({quote(_CALL_ID.column)}) DO NOTHING "
+            f"RETURNING {quote(_CALL_ID.column)}"
         )
     return sql
 

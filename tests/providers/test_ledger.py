@@ -12,6 +12,7 @@ import logging
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -283,16 +284,59 @@ def test_a_flush_inside_a_transaction_survives_a_row_whose_provider_is_gone(prov
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_flush_inside_a_transaction_keeps_a_row_whose_job_item_is_gone(provider):
+def test_a_flush_inside_a_transaction_keeps_a_row_whose_job_item_is_gone(
+    provider, stream, monkeypatch
+):
     job_item = JobItem.objects.create(job=EnrichmentJobFactory(), index=0, input={})
     record(provider.pk, job_item_id=job_item.pk)
     job_item.delete()
 
     with transaction.atomic():
         assert ledger.flush()
+    # Within the grace period the job item may still be on its way: the row waits.
+    assert stored(provider) == []
+    assert stream.xlen(ledger.STREAM) == 1
+
+    monkeypatch.setattr(ledger, "ORPHAN_GRACE", timedelta(0))
+    with transaction.atomic():
+        assert ledger.flush()
 
     (row,) = stored(provider)
     assert row.job_item is None
+    assert stream.xlen(ledger.STREAM) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_for_a_provider_not_yet_committed_waits_for_its_commit(stream):
+    created = threading.Event()
+    committed = threading.Event()
+    provider_ids: list[int] = []
+
+    def create_provider_in_an_open_transaction() -> None:
+        try:
+            with transaction.atomic():
+                provider = support.make_provider("http://127.0.0.1:9")
+                provider_ids.append(provider.pk)
+                record(provider.pk)
+                created.set()
+                assert committed.wait(10)
+        finally:
+            connection.close()
+
+    other = threading.Thread(target=create_provider_in_an_open_transaction)
+    other.start()
+    try:
+        assert created.wait(10)
+        assert ledger.flush()  # this connection cannot see the provider yet
+        assert not ProviderCall.objects.filter(provider_id=provider_ids[0]).exists()
+        assert stream.xlen(ledger.STREAM) == 1
+    finally:
+        committed.set()
+        other.join(10)
+
+    assert ledger.flush()
+    assert ProviderCall.objects.filter(provider_id=provider_ids[0]).count() == 1
+    assert stream.xlen(ledger.STREAM) == 0
 
 
 # --- Bad entries ----------------------------------------------------------------------------------
@@ -313,7 +357,10 @@ def test_a_row_the_table_refuses_costs_only_itself(provider, caplog):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_bad_entries_are_dropped_with_an_error_and_the_good_rows_stored(provider, stream, caplog):
+def test_bad_entries_are_dropped_with_an_error_and_the_good_rows_stored(
+    provider, stream, caplog, monkeypatch
+):
+    monkeypatch.setattr(ledger, "ORPHAN_GRACE", timedelta(0))  # their makers are long gone
     job_item = JobItem.objects.create(job=EnrichmentJobFactory(), index=0, input={})
     record(provider.pk, attempt=1)
     record(gone_provider_id(), attempt=2)

@@ -493,6 +493,7 @@ def main() -> None:
 
         ledger.flush()
         ledger_rows = ProviderCall.objects.filter(provider__slug__in=slugs).count()
+        alone = client_alone(run_id)
         threads = [t for report in reports for t in report["threads"]]
         errors = [e for report in reports for e in report["errors"]]
         calls = sum(t["calls"] for t in threads)
@@ -544,6 +545,12 @@ def main() -> None:
             f"for scale: one Redis round trip (PING) from an idle thread during the run took "
             f"{probe.summary()}; a paid call makes two"
         )
+        print(
+            f"the client alone, one caller, an in-process provider answering at once: "
+            f"{alone['busy'][0]:.2f} ms wall, {alone['busy'][1]:.2f} ms CPU per call back to "
+            f"back; {alone['paused'][0]:.2f} ms wall, {alone['paused'][1]:.2f} ms CPU with "
+            f"{PAUSE * 1000:.0f} ms between calls"
+        )
     finally:
         stop.set()
         if server_process.is_alive():
@@ -555,6 +562,63 @@ def main() -> None:
 
             with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+
+#: The pause between calls of :func:`client_alone`'s second series, like a provider's latency.
+PAUSE = 0.020
+
+
+def client_alone(run_id: str, calls: int = 400) -> dict[str, tuple[float, float]]:
+    """The client's own cost with no provider to wait for, after the load run, in this process.
+
+    One caller, the same Redis, database and code path (limits set, so admission runs; every
+    input new, so every call is a miss and a paid call), with a transport that answers at once.
+    Back to back, then with :data:`PAUSE` between calls (not counted): on a virtual machine the
+    same work takes longer after an idle pause (cold caches), which the load run's figures
+    include since every call waits 20 ms for its provider. Returns (wall ms, CPU ms) per call.
+    """
+    from providers import ledger
+    from providers.adapters.base import HttpResponse
+    from providers.client import ProviderClient
+    from providers.models import Provider, ProviderCall
+
+    body = _OK.split(b"\r\n\r\n", 1)[1]
+
+    class Instant:
+        def send(self, spec: Any) -> HttpResponse:
+            return HttpResponse(200, {"Content-Type": "application/json"}, body, 0.0)
+
+    provider = Provider(
+        slug=f"bench-{run_id}-alone",
+        name="Bench alone",
+        adapter="bench",
+        base_url="http://127.0.0.1:9",
+        rate_limit_per_minute=60_000_000,
+        concurrency=CONCURRENCY,
+        timeout_seconds=Decimal("10"),
+        price_per_call=Decimal("0.01"),
+    )
+    provider.set_credentials({"api_key": f"bench-key-{run_id}"})
+    provider.save()
+    caller = ProviderClient(provider, transport=Instant(), adapter_class=BenchAdapter)
+    for number in range(50):  # connections, scripts, statements
+        caller.call("find_email", {"domain": f"warm{number}.example"})
+    figures = {}
+    for label, pause in (("busy", 0.0), ("paused", PAUSE)):
+        wall = cpu = 0.0
+        count = calls // 2 if pause else calls
+        for number in range(count):
+            if pause:
+                time.sleep(pause)
+            started, started_cpu = time.perf_counter(), time.thread_time()
+            caller.call("find_email", {"domain": f"{label}{number}.example"})
+            wall += time.perf_counter() - started
+            cpu += time.thread_time() - started_cpu
+        figures[label] = (wall / count * 1000, cpu / count * 1000)
+    ledger.flush()
+    ProviderCall.objects.filter(provider=provider).delete()
+    provider.delete()
+    return figures
 
 
 def _cleanup_redis(url: str, run_id: str) -> None:

@@ -247,6 +247,8 @@ CELERY_BEAT_SCHEDULE = {
     "drain-ledger": {
         "task": "providers.drain_ledger",
         "schedule": timedelta(minutes=1),
+        # A run still queued when the next is due is redundant.
+        "options": {"expires": 60},
     },
 }
 CELERY_TIMEZONE = TIME_ZONE

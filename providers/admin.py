@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -128,11 +130,23 @@ class ProviderAdmin(admin.ModelAdmin):
         (None, {"fields": ["created_at", "updated_at"]}),
     ]
 
+    def changelist_view(self, request: Any, extra_context: Any = None) -> Any:
+        from providers.health import flush_ledger
+
+        # Once for the page; each row's health then reads the table (see health()).
+        if not flush_ledger():
+            self.message_user(
+                request,
+                "Some provider calls are still buffered in Redis; health may undercount them.",
+                level=messages.WARNING,
+            )
+        return super().changelist_view(request, extra_context)
+
     @admin.display(description="Health (24 h)")
     def health(self, obj: Provider) -> str:
         from providers.health import provider_health
 
-        h = provider_health(obj)
+        h = provider_health(obj, flush=False)
         rate = "-" if h.success_rate is None else f"{h.success_rate:.0%}"
         p95 = "-" if h.p95_latency_ms is None else f"{h.p95_latency_ms:.0f} ms"
         return f"{h.calls} calls, {rate} ok, p95 {p95}, breaker {h.breaker_state}, spent {h.spend_today}"
@@ -175,6 +189,9 @@ class ProviderAdmin(admin.ModelAdmin):
         return ", ".join(f"{name}: ••••••" for name in obj.credential_names())
 
 
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+
+
 @admin.register(ProviderCall)
 class ProviderCallAdmin(admin.ModelAdmin):
     list_display = [
@@ -190,10 +207,29 @@ class ProviderCallAdmin(admin.ModelAdmin):
         "attempt",
     ]
     list_filter = ["status", "operation", "cache_hit", "provider"]
-    search_fields = ["input_fingerprint", "error_code"]
+    search_fields = ["error_code"]
+    search_help_text = "An error code, or an input fingerprint (64 hex digits, exact)."
     date_hierarchy = "created_at"
     list_select_related = ["provider"]
     raw_id_fields = ["job_item"]
+
+    def changelist_view(self, request: Any, extra_context: Any = None) -> Any:
+        from providers.health import flush_ledger
+
+        if not flush_ledger():  # the latest calls may still be buffered in Redis
+            self.message_user(
+                request,
+                "Some provider calls are still buffered in Redis and not listed yet.",
+                level=messages.WARNING,
+            )
+        return super().changelist_view(request, extra_context)
+
+    def get_search_results(self, request: Any, queryset: Any, search_term: str) -> Any:
+        term = search_term.strip().lower()
+        if _FINGERPRINT.fullmatch(term):
+            # Exact, so the fingerprint index serves it (a substring search cannot use it).
+            return queryset.filter(input_fingerprint=term), False
+        return super().get_search_results(request, queryset, search_term)
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -71,7 +71,8 @@ class LeadScript(Protocol):
     """A Lua script to run in the cache read's round trip when the caller takes the lead.
 
     ``lua`` is a script body (it may ``return``), ``keys`` and ``args`` its KEYS and ARGV;
-    :func:`get_or_call` sets ``reply`` to what it returned. The provider client passes the
+    :func:`get_or_call` sets ``reply`` to what it returned, and ``sent`` while it may have run
+    (True from before sending until a reply says it did not). The provider client passes the
     rate limiter's first admission attempt (:class:`providers.ratelimit.AdmitRequest`): only
     a caller that will make the call needs admission.
     """
@@ -80,6 +81,7 @@ class LeadScript(Protocol):
     keys: list[str]
     args: list[Any]
     reply: Any
+    sent: bool
 
 
 # --- Keys and fingerprints -----------------------------------------------------------------
@@ -302,11 +304,14 @@ return 1
             if script is None:
                 lua = self._LOOKUP_OR_LEAD_THEN_LUA.replace("-- THEN --", on_lead.lua)
                 script = self._then_scripts[on_lead.lua] = self.client.register_script(lua)
+            on_lead.sent = True  # from here on it may have run, whatever happens to the reply
             reply = script(
                 keys=[*keys, *on_lead.keys], args=[*args, len(on_lead.keys), *on_lead.args]
             )
             if reply[0] == 2:
                 on_lead.reply = reply[1]
+            else:
+                on_lead.sent = False  # a hit or a follower: the script did not run
         if reply[0] == 1:
             hit = _decode_json(key, reply[1])
             if hit is not None:

@@ -96,13 +96,16 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
 
 
 def provider_health(
-    provider: Provider, since: timedelta | datetime = DEFAULT_WINDOW
+    provider: Provider, since: timedelta | datetime = DEFAULT_WINDOW, *, flush: bool = True
 ) -> ProviderHealth:
     """Health of ``provider`` over the window ``since`` (a duration back from now, or a time).
 
-    Ledger rows still buffered in Redis are drained first, so a call just made is counted.
+    Ledger rows still buffered in Redis are drained first (:func:`flush_ledger`), so a call
+    just made is counted; a page or command showing many providers flushes once itself and
+    passes ``flush=False``.
     """
-    _safe(lambda: ledger.flush(timeout=FLUSH_TIMEOUT), False)
+    if flush:
+        flush_ledger()
     now = timezone.now()
     start = now - since if isinstance(since, timedelta) else since
     rows = ProviderCall.objects.filter(provider=provider, created_at__gte=start)
@@ -144,6 +147,12 @@ def provider_health(
             else _safe(lambda: ratelimit.quota_used(provider.slug), None)
         ),
     )
+
+
+def flush_ledger() -> bool:
+    """Drain the ledger's Redis buffer for a health read; ``False`` if rows are still pending
+    (another drainer was slow, or Redis or the database is unreachable)."""
+    return bool(_safe(lambda: ledger.flush(timeout=FLUSH_TIMEOUT), False))
 
 
 def _latency_percentiles(attempts: Any) -> tuple[float | None, float | None]:

@@ -11,9 +11,12 @@ wall time on a busy database, more than everything else the client does (see
 * rows move to the database in batches: one multi-row ``INSERT ... ON CONFLICT (call_id) DO
   NOTHING`` in a transaction, then ``XDEL`` of the entries once it has committed. A process
   that calls providers drains the stream itself after a call, at most once per
-  :data:`DRAIN_INTERVAL` (only in autocommit, never inside someone's transaction); the ``providers.drain_ledger`` beat task
-  drains what processes that stopped left behind, and each process drains once more at exit.
-  One drainer runs at a time (a Redis lock).
+  :data:`DRAIN_INTERVAL` (only in autocommit, never inside someone's transaction); the
+  ``providers.drain_ledger`` beat task (every minute) drains what processes that stopped
+  left behind. A process that exits normally drains once more; Celery's prefork children
+  end with ``os._exit``, so theirs wait for the next drain of another process or the task.
+  One drainer runs at a time (a Redis lock). Drains run whenever Redis is configured, so
+  turning the buffer off still lets the rows already buffered reach the table.
 
 What this keeps and what it gives up:
 
@@ -27,7 +30,10 @@ What this keeps and what it gives up:
 * **Until drained, the rows are only as durable as Redis**: with Redis' append-only file
   (``appendfsync everysec``, its default when AOF is on) a Redis crash loses at most the last
   second, as a PostgreSQL crash could with asynchronous commits. Run Redis with AOF when the
-  ledger matters; without persistence a Redis restart loses the rows not yet drained.
+  ledger matters; without persistence a Redis restart loses the rows not yet drained. Use
+  ``maxmemory-policy noeviction`` (an evicted stream is lost rows), and know that the stream
+  lives in the database of ``REDIS_URL``, with the cache: a ``FLUSHDB`` erases it too. While
+  PostgreSQL is down the stream grows (about 0.4 KB per call); :func:`pending` tells how far.
 * A row whose provider or job item is not in the table waits in the stream for
   :data:`ORPHAN_GRACE` (the transaction creating them may not have committed yet). After that
   a row without its provider is logged at ERROR and dropped, and one without its job item is
@@ -54,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 from django.conf import settings
-from django.db import DataError, IntegrityError, connections, router, transaction
+from django.db import DatabaseError, connections, router, transaction
 from django.utils import timezone
 
 from providers.models import ProviderCall
@@ -112,26 +118,28 @@ _exit_hook_registered = False
 # --- Writing -------------------------------------------------------------------------------------
 
 
-def record(*, tail: CallTail | None = None, **values: Any) -> None:
-    """Write one ledger row: ``values`` are :data:`COLUMNS` by attribute name except ``call_id``
-    and ``created_at``, which are set here. Values must already fit their columns.
+def record(*, tail: CallTail | None = None, **values: Any) -> str:
+    """Write one ledger row and return its ``call_id`` (hex): the row's key before it has an id.
 
-    With ``tail`` the buffered append waits for the call's last round trip
-    (:mod:`providers.tail`). Call :func:`drain_if_due` when the call is over.
+    ``values`` are :data:`COLUMNS` by attribute name except ``call_id`` and ``created_at``,
+    which are set here. Values must already fit their columns. With ``tail`` the buffered
+    append waits for the call's last round trip (:mod:`providers.tail`). Call
+    :func:`drain_if_due` when the call is over.
     """
     row = {"call_id": uuid.uuid4().hex, **values, "created_at": timezone.now()}
     client = _buffer_client()
     if client is None:
         _insert_one(row)
-        return
+        return row["call_id"]
     encoded = _encode(row)
     if tail is not None:
         tail.command("XADD", STREAM, "*", "r", encoded, on_error=lambda exc: _unbuffered(row, exc))
-        return
+        return row["call_id"]
     try:
         client.xadd(STREAM, {"r": encoded})
     except redis.RedisError as exc:
         _unbuffered(row, exc)
+    return row["call_id"]
 
 
 def _unbuffered(row: Mapping[str, Any], exc: Exception) -> None:
@@ -146,10 +154,17 @@ def buffered() -> bool:
 
 
 def _buffer_client() -> redis.Redis | None:
-    url = getattr(settings, "REDIS_URL", "")
-    if not url or not getattr(settings, "PROVIDER_LEDGER_BUFFER", True):
+    """Where :func:`record` appends rows: Redis, unless the buffer is turned off."""
+    if not getattr(settings, "PROVIDER_LEDGER_BUFFER", True):
         return None
-    return redis_client(url)
+    return _stream_client()
+
+
+def _stream_client() -> redis.Redis | None:
+    """Where the stream is: drains run whenever there is Redis, so rows buffered before the
+    buffer was turned off still reach the table."""
+    url = getattr(settings, "REDIS_URL", "")
+    return redis_client(url) if url else None
 
 
 def _encode(row: Mapping[str, Any]) -> str:
@@ -162,9 +177,17 @@ def _encode(row: Mapping[str, Any]) -> str:
 
 
 def _decode(raw: bytes) -> dict[str, Any]:
+    """A stream entry's row; raises ``ValueError`` (and kin) for one that cannot be a row.
+
+    A column the entry lacks (written by an older release, before the column existed) gets
+    the field's default; ``call_id`` and ``created_at`` are required.
+    """
     data = json.loads(raw)
-    row = {name: data[name] for name in COLUMNS}  # KeyError: not a row of this format
-    row["created_at"] = datetime.fromisoformat(row["created_at"])
+    if not isinstance(data, dict):
+        raise ValueError("not a row")
+    row = {name: data[name] if name in data else _FIELDS[name].get_default() for name in COLUMNS}
+    row["call_id"] = uuid.UUID(hex=str(data["call_id"])).hex
+    row["created_at"] = datetime.fromisoformat(data["created_at"])
     for name in _DECIMALS:
         if row[name] is not None:
             row[name] = Decimal(row[name])
@@ -180,10 +203,10 @@ def drain(*, max_batches: int = 20) -> int | None:
 
     Inside a transaction the entries leave Redis only when it commits, so a rollback keeps them
     for the next drain; until then another drainer that reads them waits for that
-    transaction to end (on the unique ``call_id``) before skipping them. Keep such
-    transactions short (the admin's change view, which reads health, is one).
+    transaction to end (on the unique ``call_id``) before skipping them: keep such
+    transactions short.
     """
-    client = _buffer_client()
+    client = _stream_client()
     if client is None:
         return 0
     done = _drain(client, max_batches, "-")
@@ -195,7 +218,7 @@ def flush(timeout: float = 10.0) -> bool:
 
     For readers that need all rows so far (health, tests). Waits while another process drains.
     """
-    client = _buffer_client()
+    client = _stream_client()
     if client is None:
         return True
     last = client.xrevrange(STREAM, "+", "-", count=1)
@@ -218,7 +241,7 @@ def flush(timeout: float = 10.0) -> bool:
 
 def pending() -> int:
     """Rows buffered in Redis and not yet in the table (0 when not buffering)."""
-    client = _buffer_client()
+    client = _stream_client()
     return int(client.xlen(STREAM)) if client is not None else 0
 
 
@@ -228,7 +251,7 @@ def drain_if_due() -> None:
     The client calls this when a call is over (its slot given back), so the occasional call
     that drains holds no provider capacity while it does.
     """
-    if _buffer_client() is not None:
+    if _stream_client() is not None:
         _maybe_drain_inline()
 
 
@@ -247,7 +270,9 @@ def _maybe_drain_inline() -> None:
             return  # never tie other processes' rows to this caller's transaction
         try:
             drain(max_batches=INLINE_BATCHES)
-        except Exception:  # noqa: BLE001 - the rows stay buffered; the call itself succeeded
+        except (DatabaseError, redis.RedisError):
+            # The rows stay buffered; the call itself succeeded. (Anything else, such as a
+            # task's soft time limit, is the caller's to see.)
             logger.warning("ledger drain failed; rows stay buffered", exc_info=True)
     finally:
         _inline.release()
@@ -267,7 +292,7 @@ def _drain_at_exit() -> None:
     try:
         # flush, not drain: another process draining now may have read past our last rows.
         flush(timeout=5.0)
-    except Exception:  # noqa: BLE001 - best effort; the beat task drains what is left
+    except (DatabaseError, redis.RedisError):  # best effort; the beat task drains the rest
         logger.warning("ledger drain at exit failed; rows stay buffered", exc_info=True)
 
 
@@ -289,16 +314,28 @@ def _drain_locked(
 ) -> tuple[int, bytes | None]:
     alias = router.db_for_write(ProviderCall)
     connection = connections[alias]
+    newest = client.xrevrange(STREAM, "+", "-", count=1)
+    if not newest:
+        return 0, None
+    end = newest[0][0]  # entries kept for later go behind it: this drain does not meet them
     read, last = 0, None
     for _ in range(max_batches):
-        entries = client.xrange(STREAM, start, "+", count=BATCH)
+        entries = client.xrange(STREAM, start, end, count=BATCH)
         if not entries:
             break
         kept = _store(alias, [(entry_id, fields.get(b"r")) for entry_id, fields in entries])
-        done = [entry_id for entry_id, _ in entries if entry_id not in kept]
         read, last = read + len(entries), entries[-1][0]
-        # Entries kept for later, or deleted only at commit, are still there: read past them.
+        # Entries deleted only at commit are still there: read past them.
         start = b"(" + last
+        if kept:
+            # To the back of the stream, so they never hold up the rows behind them.
+            with client.pipeline(transaction=False) as pipe:
+                for entry_id, fields in entries:
+                    if entry_id in kept:
+                        pipe.xadd(STREAM, fields)
+                        pipe.xdel(STREAM, entry_id)
+                pipe.execute()
+        done = [entry_id for entry_id, _ in entries if entry_id not in kept]
         if done and connection.in_atomic_block:
             transaction.on_commit(lambda done=done: client.xdel(STREAM, *done), using=alias)
         elif done:
@@ -335,13 +372,13 @@ def _store(alias: str, entries: Sequence[tuple[bytes, bytes | None]]) -> set[byt
         return set()
     connection = connections[alias]
     if connection.vendor == "postgresql":
-        batch = "[" + ",".join(raw.decode() for _, raw in entries if raw) + "]"
         try:
+            batch = "[" + ",".join(raw.decode() for _, raw in entries if raw) + "]"
             with transaction.atomic(using=alias), connection.cursor() as cursor:
                 cursor.execute(_json_statement(alias), [batch])
-                stored = {str(uuid.UUID(str(row[0]))) for row in cursor.fetchall()}
-        except (IntegrityError, DataError):
-            pass
+                stored = {uuid.UUID(str(row[0])).hex for row in cursor.fetchall()}
+        except (DatabaseError, UnicodeDecodeError):
+            pass  # some entry is not what it should be: sort them out one by one, below
         else:
             if len(stored) == len(entries):
                 return set()
@@ -349,7 +386,7 @@ def _store(alias: str, entries: Sequence[tuple[bytes, bytes | None]]) -> set[byt
             rows = [
                 (entry_id, row)
                 for entry_id, row in _decode_all(entries)
-                if str(uuid.UUID(str(row["call_id"]))) not in stored
+                if row["call_id"] not in stored
             ]
             ready, kept = _adopt(rows)
             _insert_rows(alias, ready)
@@ -367,7 +404,7 @@ def _insert_rows(alias: str, rows: Sequence[Mapping[str, Any]]) -> None:
         with transaction.atomic(using=alias):
             _insert_many(alias, rows)
         return
-    except IntegrityError:
+    except DatabaseError:
         pass
     for row in rows:
         _store_alone(alias, row)
@@ -377,14 +414,18 @@ def _store_alone(alias: str, row: Mapping[str, Any]) -> None:
     try:
         with transaction.atomic(using=alias):
             _insert_many(alias, [row])
-    except IntegrityError as exc:
+    except DatabaseError as exc:
         logger.error(
             "ledger row cannot be stored, dropped",
             extra={
                 "call_id": row["call_id"],
                 "provider_id": row["provider_id"],
                 "operation": row["operation"],
-                "error": str(exc),
+                # Not the message: the database's may quote the row, inputs' hash included.
+                "error": type(exc).__name__,
+                "constraint": getattr(
+                    getattr(exc.__cause__, "diag", None), "constraint_name", None
+                ),
             },
         )
 
@@ -441,12 +482,13 @@ def _adopt(
 # --- SQL -----------------------------------------------------------------------------------------
 
 _sql_cache: dict[tuple[str, str], str] = {}
+_FIELDS = {field.attname: field for field in ProviderCall._meta.concrete_fields}
 _CALL_ID = ProviderCall._meta.get_field("call_id")
 _PROVIDER = ProviderCall._meta.get_field("provider")
 _JOB_ITEM = ProviderCall._meta.get_field("job_item")
 
 
-def _statement(alias: str, kind: str, rows: int = 1) -> str:
+def _statement(alias: str, rows: int) -> str:
     """``INSERT`` for the ledger table, its names from the model's metadata (quoted)."""
     connection = connections[alias]
     head = _sql_cache.get((alias, "head"))
@@ -458,9 +500,9 @@ def _statement(alias: str, kind: str, rows: int = 1) -> str:
             f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "  # noqa: S608
         )
     row = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
-    if kind == "one":
-        return head + row
-    conflict = connection.ops.quote_name(ProviderCall._meta.get_field("call_id").column)
+    # A row can reach the table twice (a drain repeated; a direct write after an append whose
+    # reply was lost): its call_id keeps one.
+    conflict = connection.ops.quote_name(_CALL_ID.column)
     return head + ", ".join([row] * rows) + f" ON CONFLICT ({conflict}) DO NOTHING"
 
 
@@ -513,14 +555,14 @@ def _insert_many(alias: str, rows: Sequence[Mapping[str, Any]]) -> None:
     with connection.cursor() as cursor:
         for chunk in _chunks(rows, per_statement):
             params = [value for row in chunk for value in _params(connection, row)]
-            cursor.execute(_statement(alias, "many", len(chunk)), params)
+            cursor.execute(_statement(alias, len(chunk)), params)
 
 
 def _insert_one(row: Mapping[str, Any]) -> None:
     """The unbuffered path: one INSERT, not waiting for the WAL flush when on its own."""
     alias = router.db_for_write(ProviderCall)
     connection = connections[alias]
-    sql = _statement(alias, "one")
+    sql = _statement(alias, 1)
     if _asynchronous_commit_possible(connection):
         # On its own (autocommit), the row's commit need not wait for the WAL to reach the
         # disk. Only a PostgreSQL crash can lose such a commit, and then only the last few

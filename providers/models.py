@@ -150,7 +150,9 @@ class ProviderCall(models.Model):
     """
 
     #: Set when the row is recorded: a row drained twice from the buffer is inserted once.
-    call_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    #: Nullable, so rows written before it existed (or by a release still running during a
+    #: deploy) need no value; PostgreSQL's unique index lets NULLs be.
+    call_id = models.UUIDField(default=uuid.uuid4, unique=True, null=True, editable=False)
     # Indexed by the composite indexes below, which start with it.
     provider = models.ForeignKey(
         Provider, on_delete=models.PROTECT, related_name="calls", db_index=False
@@ -183,7 +185,8 @@ class ProviderCall(models.Model):
                 fields=["provider", "operation", "input_fingerprint"],
                 name="providercall_lookup",
             ),
-            # The admin's exact search; a plain b-tree (a sha256 is never searched by prefix).
+            # The admin's exact fingerprint search (ProviderCallAdmin.get_search_results); a
+            # plain b-tree, since a sha256 is never searched by prefix.
             models.Index(fields=["input_fingerprint"], name="providercall_fingerprint"),
         ]
         constraints = [

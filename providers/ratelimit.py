@@ -480,7 +480,9 @@ class AdmitRequest:
     when the caller takes the lead (a miss, the only case that needs admission) and sets
     :attr:`reply`; :func:`admission` then starts from that reply instead of asking Redis. A
     cache hit never runs it, so it takes nothing. ``lua`` is the admission script's source,
-    ``keys`` and ``args`` its KEYS and ARGV.
+    ``keys`` and ``args`` its KEYS and ARGV. ``sent`` says the script may have run (set before
+    sending it, cleared when the reply says it did not), ``used`` that admission took it
+    over: one sent and not used may hold a slot, which :func:`release_unused` gives back.
     """
 
     slug: str
@@ -490,6 +492,8 @@ class AdmitRequest:
     keys: list[str]
     args: list[Any]
     reply: Any = None
+    sent: bool = False
+    used: bool = False
 
 
 def admit_request(
@@ -521,12 +525,14 @@ def admit_request(
 
 
 def release_unused(request: AdmitRequest | None) -> None:
-    """Give back the slot of a request that was run but never used by :func:`admission`."""
-    if request is None or request.reply is None:
+    """Give back the slot a request may hold when :func:`admission` never took it over: its
+    reply was lost (Redis timed out after running it), or the call never got that far."""
+    if request is None or not request.sent or request.used:
         return
-    status, request.reply = int(request.reply[0]), None
-    if status == 1 and request.concurrency:
+    request.used = True  # once
+    if request.concurrency:
         with contextlib.suppress(redis.RedisError):
+            # Releasing a slot that was never taken does nothing.
             get_backend().release_slot(request.slug, request.token, request.concurrency)
 
 
@@ -566,8 +572,8 @@ def admission(
         return
     backend = get_backend()
     token, first_reply = uuid.uuid4().hex, None
-    if request is not None and request.reply is not None:
-        token, first_reply, request.reply = request.token, request.reply, None
+    if request is not None and request.reply is not None and not request.used:
+        token, first_reply, request.used = request.token, request.reply, True
     with _redis_errors_as_temporary():
         status, wait = backend.admit(
             slug,

@@ -7,34 +7,24 @@ import uuid
 from django.db import migrations, models
 
 
-def give_existing_rows_an_id(apps, schema_editor):
-    ProviderCall = apps.get_model("providers", "ProviderCall")
-    batch = []
-    for row in ProviderCall.objects.filter(call_id__isnull=True).only("pk").iterator():
-        row.call_id = uuid.uuid4()
-        batch.append(row)
-        if len(batch) >= 1000:
-            ProviderCall.objects.bulk_update(batch, ["call_id"])
-            batch.clear()
-    ProviderCall.objects.bulk_update(batch, ["call_id"])
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("providers", "0002_phonereveal"),
     ]
 
     operations = [
+        # Nullable and without a backfill: existing rows keep NULL, and code that does not
+        # know the column yet (a release still running during the deploy) can still insert.
+        # Added without its default, which AddField would write (one value) into every row.
         migrations.AddField(
             model_name="providercall",
             name="call_id",
-            field=models.UUIDField(null=True, editable=False),
+            field=models.UUIDField(editable=False, null=True, unique=True),
         ),
-        migrations.RunPython(give_existing_rows_an_id, migrations.RunPython.noop),
         migrations.AlterField(
             model_name="providercall",
             name="call_id",
-            field=models.UUIDField(default=uuid.uuid4, editable=False, unique=True),
+            field=models.UUIDField(default=uuid.uuid4, editable=False, null=True, unique=True),
         ),
         migrations.AlterField(
             model_name="providercall",

@@ -184,6 +184,7 @@ class LeadScript:
     args: list
     lua: str = "redis.call('INCR', KEYS[1]) return {ARGV[1], ARGV[2], #KEYS}"
     reply: object = None
+    sent: bool = False
 
 
 @pytest.mark.integration
@@ -203,7 +204,9 @@ def test_a_script_for_the_lead_runs_only_for_the_caller_that_leads(redis_flights
     assert (miss.cache_hit, hit.cache_hit) == (False, True)
     # Its own KEYS and ARGV, not the cache's.
     assert leader.reply == [b"a", b"b", 1]
+    assert leader.sent
     assert reader.reply is None
+    assert not reader.sent
     assert client.get(counter) == b"1"
 
 
@@ -221,7 +224,33 @@ def test_a_script_for_the_lead_does_not_run_for_a_follower(redis_flights, key, r
     # It waited, then led with a plain lock: the script was not run for it.
     assert not lookup.cache_hit
     assert follower.reply is None
+    assert not follower.sent
     assert client.get(f"runs:{key}") is None
+
+
+@pytest.mark.integration
+def test_a_script_for_the_lead_whose_reply_is_lost_counts_as_sent(
+    redis_flights, key, result, monkeypatch
+):
+    flights = cache._flights()
+    client = redis.Redis.from_url(support.TEST_REDIS_URL)
+    counter = f"runs:{key}"
+    execute = flights.client.execute_command
+
+    def run_then_time_out(*args, **kwargs):
+        execute(*args, **kwargs)
+        raise redis.TimeoutError("Timeout reading from socket")
+
+    monkeypatch.setattr(flights.client, "execute_command", run_then_time_out)
+    lead = LeadScript([counter], ["a", "b"])
+    paid = Counter(result)
+
+    lookup = cache.get_or_call(key, paid, ttl=timedelta(days=1), wait_timeout=5, on_lead=lead)
+
+    # Redis ran it; the caller must assume so (and give back what it may have taken).
+    assert client.get(counter) == b"1"
+    assert lead.sent and lead.reply is None
+    assert not lookup.cache_hit and paid.calls == 1
 
 
 def test_errors_are_never_cached(flights, key, result):

@@ -351,9 +351,11 @@ def test_a_row_the_table_refuses_costs_only_itself(provider, caplog):
         assert ledger.flush()
 
     assert [row.attempt for row in stored(provider)] == [1, 3]
-    assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [
-        "ledger row cannot be stored, dropped"
-    ]
+    (error,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert error.getMessage() == "ledger row cannot be stored, dropped"
+    assert error.constraint == "providercall_cost_not_negative"
+    # Not the database's message, which quotes the row and its inputs' fingerprint.
+    assert "f" * 64 not in str(error.__dict__)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -382,6 +384,95 @@ def test_bad_entries_are_dropped_with_an_error_and_the_good_rows_stored(
         "ledger entry unreadable, dropped",
         "ledger row for a provider that no longer exists, dropped",
     ]
+
+
+def test_a_value_the_column_cannot_hold_costs_only_its_row(provider, caplog):
+    record(provider.pk, attempt=1)
+    record(provider.pk, attempt=2, operation="x" * 100)  # longer than the column
+    record(provider.pk, attempt=3)
+
+    with caplog.at_level(logging.ERROR, logger="providers.ledger"):
+        assert ledger.flush()
+
+    assert [row.attempt for row in stored(provider)] == [1, 3]
+    (error,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert error.getMessage() == "ledger row cannot be stored, dropped"
+    assert error.error == "DataError"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_entry_from_before_a_column_existed_gets_its_default(provider, stream):
+    record(provider.pk)
+    ((entry_id, fields),) = stream.xrange(ledger.STREAM)
+    older = json.loads(fields[b"r"])
+    del older["credits_left"], older["attempt"]
+    stream.xdel(ledger.STREAM, entry_id)
+    stream.xadd(ledger.STREAM, {"r": json.dumps(older)})
+
+    assert ledger.flush()
+
+    (row,) = stored(provider)
+    assert (row.credits_left, row.attempt) == (None, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rows_held_back_go_to_the_back_and_do_not_stall_the_rest(provider, stream, monkeypatch):
+    monkeypatch.setattr(ledger, "BATCH", 2)
+    waiting = gone_provider_id()  # young orphans: kept for the grace period
+    for attempt in (1, 2, 3):
+        record(waiting, attempt=attempt)
+    for attempt in (4, 5, 6):
+        record(provider.pk, attempt=attempt)
+
+    assert ledger.drain(max_batches=2) == 4  # reads at most 4: the 3 held back and one more
+    assert ledger.drain(max_batches=2) == 4  # the held-back ones went behind the rest
+
+    assert [row.attempt for row in stored(provider)] == [4, 5, 6]
+    assert sorted(payload["attempt"] for payload in payloads(stream)) == [1, 2, 3]
+
+
+def test_record_returns_the_rows_call_id(provider):
+    call_id = ledger.record(
+        provider_id=provider.pk,
+        operation="find_email",
+        input_fingerprint="f" * 64,
+        status="success",
+        error_kind="",
+        error_code="",
+        http_status=200,
+        latency_ms=12,
+        cost=Decimal("0.0100"),
+        credits_left=None,
+        cache_hit=False,
+        attempt=1,
+        job_item_id=None,
+    )
+
+    assert ledger.flush()
+    assert ProviderCall.objects.get(call_id=call_id).provider == provider
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rows_buffered_before_the_buffer_was_turned_off_still_reach_the_table(
+    provider, stream, settings
+):
+    record(provider.pk, attempt=1)
+    settings.PROVIDER_LEDGER_BUFFER = False
+    record(provider.pk, attempt=2)  # straight to the table now
+
+    assert ledger.pending() == 1
+    assert drain_ledger() == {"complete": True, "pending": 0}
+    assert [row.attempt for row in stored(provider)] == [1, 2]
+
+
+def test_a_row_written_directly_twice_is_stored_once(provider, settings, monkeypatch):
+    settings.PROVIDER_LEDGER_BUFFER = False
+    monkeypatch.setattr(ledger.uuid, "uuid4", lambda: uuid.UUID(int=7))
+
+    record(provider.pk, attempt=1)
+    record(provider.pk, attempt=2)  # same call_id: as after an append whose reply was lost
+
+    assert [row.attempt for row in stored(provider)] == [1]
 
 
 # --- Without the buffer ---------------------------------------------------------------------------

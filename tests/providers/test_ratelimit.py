@@ -287,6 +287,7 @@ def test_admission_with_an_existing_guard_key_takes_nothing(redis_url, slug, sle
 def _run(request: ratelimit.AdmitRequest) -> None:
     """Run an admission request's script as the cache's lead script would, setting its reply."""
     client = redis.Redis.from_url(support.TEST_REDIS_URL)
+    request.sent = True
     request.reply = client.eval(request.lua, len(request.keys), *request.keys, *request.args)
 
 
@@ -301,7 +302,11 @@ def test_admission_starts_from_a_request_that_already_ran(redis_url, slug, sleep
         assert ratelimit.slots_in_use(slug) == 1
     assert ratelimit.slots_in_use(slug) == 0
     assert sleeps == []
-    assert request.reply is None  # used up: a retry is admitted afresh
+    assert request.used  # a retry is admitted afresh
+    ratelimit.release_unused(request)  # nothing left to give back
+    with ratelimit.admission(slug, **options, request=request):
+        assert ratelimit.slots_in_use(slug) == 1
+    assert ratelimit.slots_in_use(slug) == 0
 
 
 def test_an_admission_request_that_found_no_slot_waits_for_one(redis_url, slug, sleeps):
@@ -327,6 +332,26 @@ def test_an_admitted_request_never_used_gives_its_slot_back(redis_url, slug):
     assert ratelimit.slots_in_use(slug) == 0
     ratelimit.release_unused(request)  # once only
     ratelimit.release_unused(None)
+
+
+def test_a_request_whose_reply_was_lost_gives_its_slot_back(redis_url, slug):
+    request = ratelimit.admit_request(slug, rate_per_minute=None, concurrency=1)
+    _run(request)
+    request.reply = None  # Redis ran it, the answer never came back (a timeout)
+
+    ratelimit.release_unused(request)
+
+    assert ratelimit.slots_in_use(slug) == 0
+
+
+def test_a_request_never_sent_releases_nothing(redis_url, slug, monkeypatch):
+    request = ratelimit.admit_request(slug, rate_per_minute=None, concurrency=1)
+    released: list[str] = []
+    monkeypatch.setattr(ratelimit.RedisBackend, "release_slot", lambda *args: released.append(1))
+
+    ratelimit.release_unused(request)
+
+    assert released == []  # no round trip for a cache hit
 
 
 def test_no_admission_request_without_redis_or_limits(settings, slug):

@@ -9,12 +9,14 @@ everything that protects the provider account and our money, in this order:
 4. **single flight**: concurrent identical questions make one paid call (:mod:`providers.cache`);
 5. per attempt: the **circuit breaker**, the **daily quota**, then a **concurrency slot**
    together with a **rate-limit token** (one Redis round trip; :mod:`providers.breaker`,
-   :mod:`providers.ratelimit`), then ``adapter.call`` through the transport;
+   :mod:`providers.ratelimit`; for a healthy provider without a quota, the first attempt's
+   runs inside the cache read of step 3), then ``adapter.call`` through the transport;
 6. a **ledger row** (:class:`~providers.models.ProviderCall`) for every attempt sent, recorded
    through :mod:`providers.ledger` (buffered in Redis, inserted in batches);
 7. **retries** of temporary errors with exponential backoff and full jitter, honouring a
    longer ``Retry-After``; other errors are raised at once;
-8. the answer goes into the cache.
+8. the answer goes into the cache, in one pipelined round trip with the slot's release and
+   the ledger row (:mod:`providers.tail`).
 
 Limits, the breaker and the cache are refusals *before* a request is sent: they raise
 ``TemporaryError`` (``circuit_open``, ``rate_limited``, ``concurrency_limited``) or

@@ -240,7 +240,7 @@ def flush(timeout: float = 10.0) -> bool:
 
 
 def pending() -> int:
-    """Rows buffered in Redis and not yet in the table (0 when not buffering)."""
+    """Rows buffered in Redis and not yet in the table (0 without Redis)."""
     client = _stream_client()
     return int(client.xlen(STREAM)) if client is not None else 0
 

@@ -48,12 +48,13 @@ at once; on PostgreSQL in autocommit that commit does not wait for the WAL flush
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,11 @@ from django.db import DatabaseError, connections, router, transaction
 from django.utils import timezone
 
 from providers.models import ProviderCall
+
+try:
+    from psycopg.errors import LockNotAvailable as _LockNotAvailable
+except ImportError:  # no PostgreSQL driver: the embedded mode
+    _LockNotAvailable = None
 from providers.ratelimit import redis_client
 
 if TYPE_CHECKING:
@@ -82,6 +88,8 @@ INLINE_BATCHES = 4
 #: How long a row whose provider or job item is not in the table waits in the stream for the
 #: transaction that creates it to commit, before it is dropped (or stored without job item).
 ORPHAN_GRACE = timedelta(minutes=15)
+#: Longest an inline drain waits for a row lock (another transaction's uncommitted rows).
+INLINE_LOCK_WAIT_MS = 2000
 #: A drainer that died keeps others out for at most this long.
 LOCK_TTL_MS = 60_000
 
@@ -269,13 +277,33 @@ def _maybe_drain_inline() -> None:
         if connection.in_atomic_block:
             return  # never tie other processes' rows to this caller's transaction
         try:
-            drain(max_batches=INLINE_BATCHES)
+            with _lock_wait_limit(connection):
+                drain(max_batches=INLINE_BATCHES)
         except (DatabaseError, redis.RedisError):
             # The rows stay buffered; the call itself succeeded. (Anything else, such as a
             # task's soft time limit, is the caller's to see.)
             logger.warning("ledger drain failed; rows stay buffered", exc_info=True)
     finally:
         _inline.release()
+
+
+@contextlib.contextmanager
+def _lock_wait_limit(connection: Any) -> Iterator[None]:
+    """PostgreSQL: wait at most :data:`INLINE_LOCK_WAIT_MS` for a lock while inside.
+
+    An inline drain runs in a worker's provider call. Rows a transaction elsewhere drained but
+    has not committed make the INSERT wait for that transaction; the call must not.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET lock_timeout = {INLINE_LOCK_WAIT_MS}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
 
 
 def _register_exit_drain() -> None:
@@ -377,8 +405,9 @@ def _store(alias: str, entries: Sequence[tuple[bytes, bytes | None]]) -> set[byt
             with transaction.atomic(using=alias), connection.cursor() as cursor:
                 cursor.execute(_json_statement(alias), [batch])
                 stored = {uuid.UUID(str(row[0])).hex for row in cursor.fetchall()}
-        except (DatabaseError, UnicodeDecodeError):
-            pass  # some entry is not what it should be: sort them out one by one, below
+        except (DatabaseError, UnicodeDecodeError) as exc:
+            _unless_waiting_too_long(exc)
+            # Some entry is not what it should be: sort them out one by one, below.
         else:
             if len(stored) == len(entries):
                 return set()
@@ -404,8 +433,8 @@ def _insert_rows(alias: str, rows: Sequence[Mapping[str, Any]]) -> None:
         with transaction.atomic(using=alias):
             _insert_many(alias, rows)
         return
-    except DatabaseError:
-        pass
+    except DatabaseError as exc:
+        _unless_waiting_too_long(exc)
     for row in rows:
         _store_alone(alias, row)
 
@@ -415,6 +444,7 @@ def _store_alone(alias: str, row: Mapping[str, Any]) -> None:
         with transaction.atomic(using=alias):
             _insert_many(alias, [row])
     except DatabaseError as exc:
+        _unless_waiting_too_long(exc)
         logger.error(
             "ledger row cannot be stored, dropped",
             extra={
@@ -428,6 +458,12 @@ def _store_alone(alias: str, row: Mapping[str, Any]) -> None:
                 ),
             },
         )
+
+
+def _unless_waiting_too_long(exc: BaseException) -> None:
+    """Re-raise a lock wait that timed out: the batch is fine, the drain gives up for now."""
+    if _LockNotAvailable is not None and isinstance(exc.__cause__, _LockNotAvailable):
+        raise exc
 
 
 def _decode_all(

@@ -581,6 +581,46 @@ def test_a_process_never_drains_inline_inside_an_atomic_block(provider, monkeypa
     assert stored(provider) == []
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_inline_drain_does_not_wait_long_for_another_transaction(
+    provider, stream, monkeypatch, caplog
+):
+    monkeypatch.setattr(ledger, "_next_inline_drain", 0.0)
+    monkeypatch.setattr(ledger, "INLINE_LOCK_WAIT_MS", 200)
+    record(provider.pk)
+    holding = threading.Event()
+    done = threading.Event()
+
+    def drain_inside_a_long_transaction() -> None:
+        try:
+            with transaction.atomic():
+                assert ledger.flush()  # inserted, not committed: the row is locked
+                holding.set()
+                done.wait(10)
+        finally:
+            connection.close()
+
+    other = threading.Thread(target=drain_inside_a_long_transaction)
+    other.start()
+    try:
+        assert holding.wait(10)
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="providers.ledger"):
+            ledger.drain_if_due()  # as at the end of a provider call
+        waited = time.monotonic() - started
+    finally:
+        done.set()
+        other.join(10)
+
+    assert waited < 2  # gave up after about 0.2 s, instead of waiting for the transaction
+    assert "ledger drain failed; rows stay buffered" in caplog.messages
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW lock_timeout")
+        assert cursor.fetchone()[0] == "0"  # the session's setting is back
+    assert ledger.flush()
+    assert len(stored(provider)) == 1
+
+
 # --- Workers that die, the beat task --------------------------------------------------------------
 
 # A worker that records rows with the buffer on, says so, and waits to be killed. It runs as a

@@ -4,7 +4,7 @@ A paid call ends with three writes to Redis, each some module's business: give b
 concurrency slot (:mod:`providers.ratelimit`), append the ledger row (:mod:`providers.ledger`),
 store the answer and end the single flight (:mod:`providers.cache`). Sent one by one they are
 three round trips, and in a busy worker every round trip costs far more than Redis takes to
-answer, because the thread then waits to get the interpreter back from the others. The client
+answer: the thread sleeps, then waits to be scheduled and for the interpreter. The client
 gives each of those modules the call's :class:`CallTail`; they queue their write on it, and the
 cache's store (or the client, when nothing is stored) sends them all as one pipeline.
 

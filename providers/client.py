@@ -42,6 +42,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +96,21 @@ def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
     if retry_after is not None and retry_after > delay:
         delay = retry_after
     return delay
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One call's question and the Redis work it shares across its attempts."""
+
+    adapter: Adapter
+    op: Operation
+    inputs: Mapping[str, Any]
+    fingerprint: str
+    job_item: JobItem | None
+    #: Final writes sent together (providers.tail); None without Redis.
+    tail: CallTail | None
+    #: The first attempt's admission, run with the cache read (guarded path only).
+    request: ratelimit.AdmitRequest | None
 
 
 class _NotSent(Exception):
@@ -166,38 +182,37 @@ class ProviderClient:
         started = time.perf_counter()
         # The final writes of a paid call (slot release, ledger row, cache store) share one
         # round trip: see providers.tail.
-        tail = CallTail.for_settings()
-        # Likewise the first admission attempt rides on the cache read when it misses.
-        request = self._admit_request()
+        this = _Call(
+            adapter,
+            op,
+            inputs,
+            input_fingerprint,
+            job_item,
+            tail=CallTail.for_settings(),
+            # Likewise the first admission attempt rides on the cache read when it misses.
+            request=self._admit_request(),
+        )
         try:
             lookup = cache.get_or_call(
                 key,
-                lambda: self._call_with_retries(
-                    adapter, op, inputs, input_fingerprint, job_item, tail, request
-                ),
+                lambda: self._call_with_retries(this),
                 ttl=cache.ttl_for(provider),
                 # A leader may retry: wait about as long as its attempts can take.
                 wait_timeout=min(300.0, self.timeout * self.max_attempts + 5),
                 use_cache=use_cache,
-                tail=tail,
-                on_lead=request,
+                tail=this.tail,
+                on_lead=this.request,
             )
         finally:
-            if tail is not None:
-                tail.send()  # whatever the cache's store did not send
-            ratelimit.release_unused(request)  # a slot admitted for a call not made
+            if this.tail is not None:
+                this.tail.send()  # whatever the cache's store did not send
+            ratelimit.release_unused(this.request)  # a slot admitted for a call not made
         if not lookup.cache_hit:
             ledger.drain_if_due()
             return lookup.result
         latency_ms = (time.perf_counter() - started) * 1000
         self._write_ledger(
-            op,
-            input_fingerprint,
-            job_item,
-            attempt=1,
-            latency_ms=latency_ms,
-            result=lookup.result,
-            cache_hit=True,
+            this, attempt=1, latency_ms=latency_ms, result=lookup.result, cache_hit=True
         )
         ledger.drain_if_due()
         result = lookup.result
@@ -236,27 +251,16 @@ class ProviderClient:
             )
         return self._adapter
 
-    def _call_with_retries(
-        self,
-        adapter: Adapter,
-        op: Operation,
-        inputs: Mapping[str, Any],
-        input_fingerprint: str,
-        job_item: JobItem | None,
-        tail: CallTail | None,
-        request: ratelimit.AdmitRequest | None,
-    ) -> ProviderResult:
+    def _call_with_retries(self, this: _Call) -> ProviderResult:
         for attempt in range(1, self.max_attempts + 1):
             try:
-                return self._attempt(
-                    adapter, op, inputs, input_fingerprint, job_item, attempt, tail, request
-                )
+                return self._attempt(this, attempt)
             except _NotSent as refused:
                 raise refused.error from None
             except ProviderError as exc:
                 if not exc.retryable or attempt >= self.max_attempts:
                     raise
-                if exc.http_status is None and not adapter.spec_for(op).repeatable:
+                if exc.http_status is None and not this.adapter.spec_for(this.op).repeatable:
                     # No answer: the provider may have acted on it; sending again could
                     # act (and bill) twice.
                     raise
@@ -268,7 +272,7 @@ class ProviderClient:
                     "provider call failed, retrying",
                     extra={
                         "provider": self.provider.slug,
-                        "operation": str(op),
+                        "operation": str(this.op),
                         "attempt": attempt,
                         "error_code": exc.code,
                         "http_status": exc.http_status,
@@ -278,20 +282,8 @@ class ProviderClient:
                 _sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _attempt(
-        self,
-        adapter: Adapter,
-        op: Operation,
-        inputs: Mapping[str, Any],
-        input_fingerprint: str,
-        job_item: JobItem | None,
-        attempt: int,
-        tail: CallTail | None,
-        request: ratelimit.AdmitRequest | None = None,
-    ) -> ProviderResult:
-        send = functools.partial(
-            self._send, adapter, op, inputs, input_fingerprint, job_item, attempt, tail
-        )
+    def _attempt(self, this: _Call, attempt: int) -> ProviderResult:
+        send = functools.partial(self._send, this, attempt)
         provider = self.provider
         if self._guarded():
             # The common case in one round trip: admission refuses, taking nothing, while the
@@ -299,7 +291,11 @@ class ProviderClient:
             # first attempt's admission may already have run with the cache read (request).
             try:
                 return self._admitted(
-                    send, breaker.Permit(provider.slug), guarded=True, tail=tail, request=request
+                    send,
+                    breaker.Permit(provider.slug),
+                    guarded=True,
+                    tail=this.tail,
+                    request=this.request,
                 )
             except ratelimit.GuardKeyExists:
                 pass  # the breaker has something to say: ask it, as below
@@ -319,7 +315,7 @@ class ProviderClient:
             ratelimit.refund_quota(ticket)
             breaker.release_trial(permit)
 
-        return self._admitted(send, permit, guarded=False, on_unsent=unsent, tail=tail)
+        return self._admitted(send, permit, guarded=False, on_unsent=unsent, tail=this.tail)
 
     def _guarded(self) -> bool:
         """Whether admission can stand in for the breaker (and the quota): see :meth:`_attempt`."""
@@ -380,65 +376,35 @@ class ProviderClient:
                 raise _NotSent(exc) from None
             raise
 
-    def _send(
-        self,
-        adapter: Adapter,
-        op: Operation,
-        inputs: Mapping[str, Any],
-        input_fingerprint: str,
-        job_item: JobItem | None,
-        attempt: int,
-        tail: CallTail | None,
-        permit: breaker.Permit,
-    ) -> ProviderResult:
+    def _send(self, this: _Call, attempt: int, permit: breaker.Permit) -> ProviderResult:
         transport = self.transport or _thread_transport(self.timeout)
         started = time.perf_counter()
         try:
-            result = adapter.call(op, inputs, transport)
+            result = this.adapter.call(this.op, this.inputs, transport)
         except ProviderError as exc:
             latency_ms = (time.perf_counter() - started) * 1000
             self._record_breaker(exc, permit)
-            self._write_ledger(
-                op,
-                input_fingerprint,
-                job_item,
-                attempt=attempt,
-                latency_ms=latency_ms,
-                error=exc,
-            )
+            self._write_ledger(this, attempt=attempt, latency_ms=latency_ms, error=exc)
             raise
         except Exception as exc:
             # An adapter bug (a parser tripping on an unexpected shape): the row says so, and
             # the caller gets the taxonomy error it knows how to handle.
             latency_ms = (time.perf_counter() - started) * 1000
             logger.exception(
-                "adapter failed", extra={"provider": self.provider.slug, "operation": str(op)}
+                "adapter failed",
+                extra={"provider": self.provider.slug, "operation": str(this.op)},
             )
             failure = ProviderFailure(
                 "malformed_response", f"{self.provider.slug} adapter failed: {type(exc).__name__}"
             )
             breaker.release_trial(permit)
-            self._write_ledger(
-                op,
-                input_fingerprint,
-                job_item,
-                attempt=attempt,
-                latency_ms=latency_ms,
-                error=failure,
-            )
+            self._write_ledger(this, attempt=attempt, latency_ms=latency_ms, error=failure)
             raise failure from exc
         latency_ms = (time.perf_counter() - started) * 1000
         if permit.trial or permit.dirty:
             breaker.record_success(self.provider.slug)
-        self._write_ledger(
-            op,
-            input_fingerprint,
-            job_item,
-            attempt=attempt,
-            latency_ms=latency_ms,
-            result=result,
-            tail=tail,
-        )
+        # The row of an answered attempt goes out with the call's final writes.
+        self._write_ledger(this, attempt=attempt, latency_ms=latency_ms, result=result, tail=True)
         return result
 
     def _record_breaker(self, exc: ProviderError, permit: breaker.Permit) -> None:
@@ -459,16 +425,14 @@ class ProviderClient:
 
     def _write_ledger(
         self,
-        op: Operation,
-        input_fingerprint: str,
-        job_item: JobItem | None,
+        this: _Call,
         *,
         attempt: int,
         latency_ms: float,
         result: ProviderResult | None = None,
         error: ProviderError | None = None,
         cache_hit: bool = False,
-        tail: CallTail | None = None,
+        tail: bool = False,
     ) -> None:
         if result is not None:
             status = CallStatus.SUCCESS if result.found else CallStatus.NO_MATCH
@@ -480,10 +444,10 @@ class ProviderClient:
             status, cost, credits_left = CallStatus.ERROR, Decimal(0), None
             http_status, error_kind, error_code = error.http_status, str(error.kind), error.code
         ledger.record(
-            tail=tail,
+            tail=this.tail if tail else None,
             provider_id=self.provider.pk,
-            operation=str(op),
-            input_fingerprint=input_fingerprint,
+            operation=str(this.op),
+            input_fingerprint=this.fingerprint,
             status=str(status),
             error_kind=error_kind,
             error_code=error_code[:64],
@@ -493,7 +457,7 @@ class ProviderClient:
             credits_left=_fit(credits_left, 14, 2),
             cache_hit=cache_hit,
             attempt=attempt,
-            job_item_id=job_item.pk if job_item is not None else None,
+            job_item_id=this.job_item.pk if this.job_item is not None else None,
         )
         if not logger.isEnabledFor(logging.INFO):
             return
@@ -501,7 +465,7 @@ class ProviderClient:
             "provider call",
             extra={
                 "provider": self.provider.slug,
-                "operation": str(op),
+                "operation": str(this.op),
                 "attempt": attempt,
                 "status": str(status),
                 "error_code": error_code,

@@ -65,6 +65,20 @@ def use_test_redis(settings: Any) -> Iterator[str]:
         client.close()
 
 
+def count_round_trips(monkeypatch: Any) -> list[bytes]:
+    """From now on, every packet sent to DB 14 (one per round trip), as bytes."""
+    sent: list[bytes] = []
+    send = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self: Any, command: Any, check_health: bool = True) -> Any:
+        if self.db == 14:  # TEST_REDIS_URL's
+            sent.append(b"".join(command) if isinstance(command, list) else command)
+        return send(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    return sent
+
+
 # --- The test adapter ------------------------------------------------------------------------
 
 

@@ -397,15 +397,7 @@ def test_a_healthy_providers_paid_call_takes_two_redis_round_trips(httpserver, m
     answer(httpserver)
     answer(httpserver)
     call(provider, {"domain": "warm.example"})  # loads the scripts
-    sent: list[bytes] = []
-    send = redis.connection.AbstractConnection.send_packed_command
-
-    def counting(self, command, check_health=True):
-        if self.db == 14:  # support.TEST_REDIS_URL's
-            sent.append(b"".join(command) if isinstance(command, list) else command)
-        return send(self, command, check_health)
-
-    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    sent = support.count_round_trips(monkeypatch)
 
     assert call(provider).found
 

@@ -32,20 +32,6 @@ def client():
     client.close()
 
 
-def count_round_trips(monkeypatch) -> list[bytes]:
-    """From now on, every packet sent to database 14 (one per round trip)."""
-    sent: list[bytes] = []
-    send = redis.connection.AbstractConnection.send_packed_command
-
-    def counting(self, command, check_health=True):
-        if self.db == 14:  # support.TEST_REDIS_URL's
-            sent.append(b"".join(command) if isinstance(command, list) else command)
-        return send(self, command, check_health)
-
-    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
-    return sent
-
-
 def test_queued_writes_go_out_in_one_round_trip(client, monkeypatch):
     add = client.register_script(ADD)
     add(keys=["warm"], args=[1])  # Redis knows the script
@@ -55,7 +41,7 @@ def test_queued_writes_go_out_in_one_round_trip(client, monkeypatch):
     tail.command("XADD", "events", "*", "k", "v", on_error=errors.append)
     tail.command("SET", "flag", "on", on_error=errors.append)
     assert len(tail) == 3
-    sent = count_round_trips(monkeypatch)
+    sent = support.count_round_trips(monkeypatch)
 
     tail.send()
 
@@ -70,7 +56,7 @@ def test_queued_writes_go_out_in_one_round_trip(client, monkeypatch):
 
 def test_an_empty_tail_sends_nothing(client, monkeypatch):
     tail = CallTail(client)
-    sent = count_round_trips(monkeypatch)
+    sent = support.count_round_trips(monkeypatch)
 
     tail.send()
 

@@ -30,7 +30,6 @@ import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -42,6 +41,7 @@ import redis
 from django.conf import settings
 from django.core.cache import cache as django_cache
 
+from providers import ids
 from providers.adapters.base import FieldValue, ProviderResult
 from providers.ratelimit import redis_client
 
@@ -295,7 +295,7 @@ return 1
         ``on_lead`` runs in the same round trip when this caller takes the lead; its reply is
         set on it.
         """
-        token = uuid.uuid4().hex
+        token = ids.token()
         keys, args = [key, lock], [token, max(1, int(ttl * 1000))]
         if on_lead is None:
             reply = self._lookup_or_lead(keys=keys, args=args)
@@ -342,7 +342,7 @@ return 1
         tail.send()
 
     def try_lead(self, key: str, ttl: float, token: str | None = None) -> str | None:
-        token = token or uuid.uuid4().hex
+        token = token or ids.token()
         if self.client.set(key, token, nx=True, px=max(1, int(ttl * 1000))):
             return token
         return None
@@ -398,7 +398,7 @@ class _LocalFlights:
             if self._started % self._PRUNE_EVERY == 0:
                 for stale in [k for k, f in self._flights.items() if f.expires <= now]:
                     del self._flights[stale]
-            token = uuid.uuid4().hex
+            token = ids.token()
             self._flights[key] = _Flight(token, now + ttl, threading.Event())
             return token
 

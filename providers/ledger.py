@@ -64,6 +64,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections, router, transaction
 from django.utils import timezone
 
+from providers import ids
 from providers.models import ProviderCall
 
 try:
@@ -134,7 +135,7 @@ def record(*, tail: CallTail | None = None, **values: Any) -> str:
     append waits for the call's last round trip (:mod:`providers.tail`). Call
     :func:`drain_if_due` when the call is over.
     """
-    row = {"call_id": uuid.uuid4().hex, **values, "created_at": timezone.now()}
+    row = {"call_id": ids.uuid4().hex, **values, "created_at": timezone.now()}
     client = _buffer_client()
     if client is None:
         _insert_one(row)

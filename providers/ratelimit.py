@@ -27,7 +27,6 @@ import contextlib
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import redis
 from django.conf import settings
 
+from providers import ids
 from providers import ratelimit_scripts as scripts
 from providers.errors import ProviderFailure, TemporaryError
 
@@ -455,7 +455,7 @@ def concurrency_slot(
         yield
         return
     backend = get_backend()
-    token = uuid.uuid4().hex
+    token = ids.token()
     with _redis_errors_as_temporary():
         acquired = backend.wait_slot(slug, limit, lease, token, timeout)
     if not acquired:
@@ -510,7 +510,7 @@ def admit_request(
     admission cannot run inside another script (no limits, or no Redis)."""
     if not (concurrency or rate_per_minute) or not isinstance(get_backend(), RedisBackend):
         return None
-    token = uuid.uuid4().hex
+    token = ids.token()
     keys, args = admit_keys_args(
         slug,
         concurrency or 0,
@@ -571,7 +571,7 @@ def admission(
         yield 0.0
         return
     backend = get_backend()
-    token, first_reply = uuid.uuid4().hex, None
+    token, first_reply = ids.token(), None
     if request is not None and request.reply is not None and not request.used:
         token, first_reply, request.used = request.token, request.reply, True
     with _redis_errors_as_temporary():

@@ -41,7 +41,7 @@ import redis
 from django.conf import settings
 from django.core.cache import cache as django_cache
 
-from providers import ids
+from providers import ids, wire
 from providers.adapters.base import FieldValue, ProviderResult
 from providers.ratelimit import redis_client
 
@@ -298,15 +298,18 @@ return 1
         token = ids.token()
         keys, args = [key, lock], [token, max(1, int(ttl * 1000))]
         if on_lead is None:
-            reply = self._lookup_or_lead(keys=keys, args=args)
+            reply = wire.run_script(self.client, self._lookup_or_lead, keys, args)
         else:
             script = self._then_scripts.get(on_lead.lua)
             if script is None:
                 lua = self._LOOKUP_OR_LEAD_THEN_LUA.replace("-- THEN --", on_lead.lua)
                 script = self._then_scripts[on_lead.lua] = self.client.register_script(lua)
             on_lead.sent = True  # from here on it may have run, whatever happens to the reply
-            reply = script(
-                keys=[*keys, *on_lead.keys], args=[*args, len(on_lead.keys), *on_lead.args]
+            reply = wire.run_script(
+                self.client,
+                script,
+                [*keys, *on_lead.keys],
+                [*args, len(on_lead.keys), *on_lead.args],
             )
             if reply[0] == 2:
                 on_lead.reply = reply[1]

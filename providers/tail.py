@@ -6,9 +6,9 @@ store the answer and end the single flight (:mod:`providers.cache`). Sent one by
 three round trips, and in a busy worker every round trip costs far more than Redis takes to
 answer: the thread sleeps, then waits to be scheduled and for the interpreter. The client
 gives each of those modules the call's :class:`CallTail`; they queue their write on it, and the
-cache's store (or the client, when nothing is stored) sends them all as one pipeline.
+cache's store (or the client, when nothing is stored) sends them all in one write.
 
-Every write says what to do if it fails, so a failed pipeline loses nothing that matters: the
+Every write says what to do if it fails, so a failed round trip loses nothing that matters: the
 ledger row is written to the database instead, a slot's lease expires by itself, a cache write
 is only logged. A script Redis has forgotten (after a restart or ``SCRIPT FLUSH``) is loaded
 and run again on its own.
@@ -26,6 +26,7 @@ from django.conf import settings
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
+from providers import wire
 from providers.ratelimit import redis_client
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class CallTail:
         self, script: Script, keys: Sequence[Any], args: Sequence[Any], on_error: OnError
     ) -> None:
         """Queue a registered script (EVALSHA; loaded and rerun if Redis lost it)."""
-        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        command = wire.evalsha(script, keys, args)
         self._writes.append(_Write(command, on_error, script, tuple(keys), tuple(args)))
 
     def command(self, *command: Any, on_error: OnError) -> None:
@@ -70,18 +71,13 @@ class CallTail:
         return len(self._writes)
 
     def send(self) -> None:
-        """Send every queued write in one pipeline; never raises (each write's ``on_error``
-        runs instead)."""
+        """Send every queued write in one round trip (:mod:`providers.wire`); never raises
+        (each write's ``on_error`` runs instead)."""
         writes, self._writes = self._writes, []
         if not writes:
             return
-        # Commands, not Script objects: a pipeline holding scripts first asks Redis whether it
-        # knows them, which would be another round trip.
-        pipe = self.client.pipeline(transaction=False)
-        for write in writes:
-            pipe.execute_command(*write.command)
         try:
-            replies = pipe.execute(raise_on_error=False)
+            replies = wire.execute(self.client, [write.command for write in writes])
         except redis.RedisError as exc:
             for write in writes:
                 _fail(write, exc)
@@ -89,7 +85,7 @@ class CallTail:
         for write, reply in zip(writes, replies, strict=True):
             if isinstance(reply, NoScriptError) and write.script is not None:
                 try:
-                    write.script(keys=write.keys, args=write.args, client=self.client)
+                    wire.run_script(self.client, write.script, write.keys, write.args)
                 except redis.RedisError as exc:
                     _fail(write, exc)
             elif isinstance(reply, Exception):

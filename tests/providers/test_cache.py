@@ -15,7 +15,7 @@ from django.core.cache import cache as django_cache
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 
-from providers import cache
+from providers import cache, wire
 from providers.adapters.base import FieldValue, ProviderResult
 from providers.errors import TemporaryError
 from providers.models import Provider
@@ -155,25 +155,22 @@ def test_a_paid_call_costs_two_redis_round_trips_and_a_hit_one(
     # Load the scripts first, so the count is the steady state's.
     warm = cache.cache_key(support.unique_slug("w"), "find_email", "1" * 64)
     cache.get_or_call(warm, Counter(result), ttl=timedelta(days=1), wait_timeout=5)
-    client = cache._flights().client
-    sent: list[str] = []
-    execute = client.execute_command
-
-    def counting(*args, **kwargs):
-        sent.append(str(args[0]))
-        return execute(*args, **kwargs)
-
-    monkeypatch.setattr(client, "execute_command", counting)
+    sent = support.count_round_trips(monkeypatch)
 
     miss = cache.get_or_call(key, Counter(result), ttl=timedelta(days=1), wait_timeout=5)
-    commands_for_miss = list(sent)
+    commands_for_miss = [first_command(packet) for packet in sent]
     sent.clear()
     hit = cache.get_or_call(key, Counter(result), ttl=timedelta(days=1), wait_timeout=5)
 
     assert (miss.cache_hit, hit.cache_hit) == (False, True)
     assert hit.result == result
-    assert commands_for_miss == ["EVALSHA", "EVALSHA"]
-    assert sent == ["EVALSHA"]
+    assert commands_for_miss == [b"EVALSHA", b"EVALSHA"]
+    assert [first_command(packet) for packet in sent] == [b"EVALSHA"]
+
+
+def first_command(packet: bytes) -> bytes:
+    # b"*5\r\n$7\r\nEVALSHA\r\n...": the name of the packet's first command.
+    return packet.split(b"\r\n")[2]
 
 
 @dataclass
@@ -232,16 +229,15 @@ def test_a_script_for_the_lead_does_not_run_for_a_follower(redis_flights, key, r
 def test_a_script_for_the_lead_whose_reply_is_lost_counts_as_sent(
     redis_flights, key, result, monkeypatch
 ):
-    flights = cache._flights()
     client = redis.Redis.from_url(support.TEST_REDIS_URL)
     counter = f"runs:{key}"
-    execute = flights.client.execute_command
+    execute = wire.execute
 
     def run_then_time_out(*args, **kwargs):
         execute(*args, **kwargs)
         raise redis.TimeoutError("Timeout reading from socket")
 
-    monkeypatch.setattr(flights.client, "execute_command", run_then_time_out)
+    monkeypatch.setattr(wire, "execute", run_then_time_out)
     lead = LeadScript([counter], ["a", "b"])
     paid = Counter(result)
 

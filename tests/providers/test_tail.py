@@ -11,6 +11,7 @@ import logging
 import pytest
 import redis
 
+from providers import wire
 from providers.tail import CallTail
 from tests.providers import _client_support as support
 
@@ -27,7 +28,7 @@ def redis_url(settings):
 @pytest.fixture
 def client():
     client = redis.Redis.from_url(support.TEST_REDIS_URL)
-    client.ping()  # connected before any round trip is counted
+    wire.execute(client, [("PING",)])  # connected before any round trip is counted
     yield client
     client.close()
 

@@ -104,7 +104,8 @@ class _Call:
 
     adapter: Adapter
     op: Operation
-    inputs: Mapping[str, Any]
+    #: Through Adapter.prepare_inputs once, for the checks, the cache key and every attempt.
+    inputs: dict[str, Any]
     fingerprint: str
     job_item: JobItem | None
     #: Final writes sent together (providers.tail); None without Redis.
@@ -169,14 +170,15 @@ class ProviderClient:
         if not provider.enabled:
             raise ClientError("provider_disabled", f"provider {provider.slug} is disabled")
         adapter = self._get_adapter()
+        prepared = adapter.prepare_inputs(inputs)
         # Refuse what the adapter would refuse before a token or quota unit is spent on it.
-        absent = adapter.spec_for(operation).missing(adapter.prepare_inputs(inputs))
+        absent = adapter.spec_for(operation).missing(prepared)
         if absent:
             raise ClientError(
                 "missing_field", f"{provider.slug} {operation} needs {', '.join(absent)}"
             )
         op = Operation(operation)
-        input_fingerprint = cache.fingerprint(adapter.fingerprint_inputs(op, inputs))
+        input_fingerprint = cache.fingerprint(adapter.fingerprint_prepared(op, prepared))
         key = cache.cache_key(provider.slug, op, input_fingerprint)
 
         started = time.perf_counter()
@@ -185,7 +187,7 @@ class ProviderClient:
         this = _Call(
             adapter,
             op,
-            inputs,
+            prepared,
             input_fingerprint,
             job_item,
             tail=CallTail.for_settings(),
@@ -380,7 +382,8 @@ class ProviderClient:
         transport = self.transport or _thread_transport(self.timeout)
         started = time.perf_counter()
         try:
-            result = this.adapter.call(this.op, this.inputs, transport)
+            # A copy per attempt: an adapter may write to the dict it is given.
+            result = this.adapter.call_prepared(this.op, dict(this.inputs), transport)
         except ProviderError as exc:
             latency_ms = (time.perf_counter() - started) * 1000
             self._record_breaker(exc, permit)

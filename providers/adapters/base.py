@@ -250,9 +250,15 @@ class Adapter(ABC):
         self, op: Operation, inputs: Mapping[str, Any], transport: Transport
     ) -> ProviderResult:
         """Validate, request, map errors, parse. See the module docstring for the conventions."""
+        return self.call_prepared(op, self.prepare_inputs(inputs), transport)
+
+    def call_prepared(
+        self, op: Operation, prepared: dict[str, Any], transport: Transport
+    ) -> ProviderResult:
+        """:meth:`call` for inputs already through :meth:`prepare_inputs` (the provider client
+        prepares them once for its checks, the cache key and the call)."""
         spec = self.spec_for(op)
         op = Operation(op)
-        prepared = self.prepare_inputs(inputs)
         absent = spec.missing(prepared)
         if absent:
             raise ClientError("missing_field", f"{self.label} {op} needs {', '.join(absent)}")
@@ -288,8 +294,11 @@ class Adapter(ABC):
 
     def fingerprint_inputs(self, op: Operation, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """The inputs that decide the answer, normalised, for the response cache key."""
+        return self.fingerprint_prepared(op, self.prepare_inputs(inputs))
+
+    def fingerprint_prepared(self, op: Operation, prepared: Mapping[str, Any]) -> dict[str, Any]:
+        """:meth:`fingerprint_inputs` for inputs already through :meth:`prepare_inputs`."""
         spec = self.spec_for(op)
-        prepared = self.prepare_inputs(inputs)
         fingerprint: dict[str, Any] = {}
         for name in sorted(spec.accepted):
             value = prepared.get(name)

@@ -37,7 +37,12 @@ Printed:
   the ledger buffer into the database, plus any time its threads spent waiting for a CPU.
   Because that last part depends on the machine's load, the client's own CPU time per call
   (thread CPU time outside ``transport.send``) is printed too, with the wall-time shares of
-  recording ledger rows and of draining them.
+  recording ledger rows and of draining them, and the transport's own CPU per call (not part
+  of the overhead, but it competes for the same CPUs);
+* for scale, measured in the same run: one Redis round trip from an idle thread, one small
+  script's round trip after a 20 ms pause through redis-py's ``Script`` and through
+  :mod:`providers.wire` (which the client uses), and the client alone against an in-process
+  provider, back to back and with pauses.
 """
 
 from __future__ import annotations
@@ -541,9 +546,20 @@ def main() -> None:
             "(thread CPU time, unaffected by waiting for a CPU)"
         )
         print(f"  without removing the waits: {(inside - sent) / calls * 1000:.1f} ms")
+        transport_cpu = sum(t["sent_cpu"] for t in threads) / calls * 1000
+        print(
+            f"  for scale: the transport's CPU per call inside transport.send (HTTP, not "
+            f"counted above): {transport_cpu:.2f} ms"
+        )
         print(
             f"for scale: one Redis round trip (PING) from an idle thread during the run took "
             f"{probe.summary()}; a paid call makes two"
+        )
+        trip = script_round_trip(args.redis_url)
+        print(
+            f"one script round trip after a {PAUSE * 1000:.0f} ms pause, CPU: "
+            f"{trip['redis-py']:.0f} us through redis-py's Script, "
+            f"{trip['wire']:.0f} us through providers.wire (the client's two round trips)"
         )
         print(
             f"the client alone, one caller, an in-process provider answering at once: "
@@ -619,6 +635,34 @@ def client_alone(run_id: str, calls: int = 400) -> dict[str, tuple[float, float]
     ProviderCall.objects.filter(provider=provider).delete()
     provider.delete()
     return figures
+
+
+def script_round_trip(url: str, rounds: int = 200) -> dict[str, float]:
+    """CPU time (µs) of one small script's round trip after :data:`PAUSE`, two ways.
+
+    Through redis-py's ``Script`` (pool checkout, socket poll, retry wrapper, reply callbacks)
+    and through :func:`providers.wire.run_script`, alternating so both see the same machine.
+    """
+    import redis
+
+    from providers import wire
+
+    client = redis.Redis.from_url(url)
+    script = client.register_script("return redis.call('SET', KEYS[1], ARGV[1], 'PX', 1000)")
+    ways = {
+        "redis-py": lambda key: script(keys=[key], args=["x"]),
+        "wire": lambda key: wire.run_script(client, script, [key], ["x"]),
+    }
+    totals = dict.fromkeys(ways, 0.0)
+    for number in range(rounds + 10):
+        for name, way in ways.items():
+            time.sleep(PAUSE)
+            started = time.thread_time()
+            way(f"bench-trip:{number}")
+            if number >= 10:  # the first rounds connect and load the script
+                totals[name] += time.thread_time() - started
+    client.close()
+    return {name: total / rounds * 1e6 for name, total in totals.items()}
 
 
 def _cleanup_redis(url: str, run_id: str) -> None:

@@ -5,7 +5,7 @@ whether it holds stray bytes (one more system call), wraps the command for retri
 the reply to a callback table. That is right for general use and costs little once; but a
 paid call's overhead is mostly its two round trips (the cache read that also admits, and the
 final writes: :mod:`providers.cache`, :mod:`providers.tail`), and after the pause a provider's
-answer imposes, that machinery took about two fifths of a round trip's CPU time
+answer imposes, that machinery took about a third of a round trip's CPU time
 (``bench/provider_client.py`` prints both, ``docs/BENCHMARKS.md`` has the figures).
 
 :func:`execute` sends its commands in one write on the calling thread's own connection to the

@@ -266,8 +266,10 @@ ENRICH_SMTP_HELO = env.str("ENRICH_SMTP_HELO", default="localhost")
 ENRICH_SMTP_FROM = env.str("ENRICH_SMTP_FROM", default="")
 ENRICH_SMTP_PORT = env.int("ENRICH_SMTP_PORT", default=25)
 PROVIDER_CACHE_TTL = timedelta(days=env.int("PROVIDER_CACHE_DAYS", default=30))
-# With Redis, ledger rows are buffered in a Redis stream and inserted in batches (providers.ledger).
+# With Redis, ledger rows are buffered in a Redis stream and inserted in batches (providers.ledger),
+# by a thread in each calling process (off: by the calls themselves, now and then).
 PROVIDER_LEDGER_BUFFER = env.bool("PROVIDER_LEDGER_BUFFER", default=True)
+PROVIDER_LEDGER_DRAIN_THREAD = env.bool("PROVIDER_LEDGER_DRAIN_THREAD", default=True)
 
 # --- Logging: one JSON object per line, secrets redacted --------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -39,3 +39,5 @@ if REDIS_URL:  # noqa: F405
 # Ledger rows go straight to the table, inside each test's transaction. The client's tests turn
 # the Redis buffer (the default) on, with a Redis database of their own that they flush.
 PROVIDER_LEDGER_BUFFER = False
+# Inline drains in tests, where they are awaited; the drainer thread has tests of its own.
+PROVIDER_LEDGER_DRAIN_THREAD = False

@@ -10,8 +10,10 @@ wall time on a busy database, more than everything else the client does (see
   the call's other final writes in one round trip, see :mod:`providers.tail`);
 * rows move to the database in batches: one multi-row ``INSERT ... ON CONFLICT (call_id) DO
   NOTHING`` in a transaction, then ``XDEL`` of the entries once it has committed. A process
-  that calls providers drains the stream itself after a call, at most once per
-  :data:`DRAIN_INTERVAL` (only in autocommit, never inside someone's transaction); the
+  that calls providers drains the stream itself, at most once per :data:`DRAIN_INTERVAL`: in
+  a daemon thread of its own (``settings.PROVIDER_LEDGER_DRAIN_THREAD``, the default), so no
+  call waits for a batch INSERT; with that setting off, in the calling thread after a call
+  (only in autocommit, never inside someone's transaction). The
   ``providers.drain_ledger`` beat task (every minute) drains what processes that stopped
   left behind. A process that exits normally drains once more; Celery's prefork children
   end with ``os._exit``, so theirs wait for the next drain of another process or the task.
@@ -51,6 +53,7 @@ import atexit
 import contextlib
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -61,7 +64,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 from django.conf import settings
-from django.db import DatabaseError, connections, router, transaction
+from django.db import DatabaseError, close_old_connections, connections, router, transaction
 from django.utils import timezone
 
 from providers import ids
@@ -255,13 +258,87 @@ def pending() -> int:
 
 
 def drain_if_due() -> None:
-    """Drain after a call, at most once per :data:`DRAIN_INTERVAL` per process, in autocommit.
+    """After a call: have the buffer drained, at most once per :data:`DRAIN_INTERVAL` per process.
 
-    The client calls this when a call is over (its slot given back), so the occasional call
-    that drains holds no provider capacity while it does.
+    By default this only tells the process's drainer thread that rows are waiting
+    (:class:`_Drainer`, started on first use). With ``PROVIDER_LEDGER_DRAIN_THREAD`` off the
+    calling thread drains, in autocommit; the client calls this when a call is over (its slot
+    given back), so the occasional call that drains holds no provider capacity while it does.
     """
-    if _stream_client() is not None:
+    if _stream_client() is None:
+        return
+    if getattr(settings, "PROVIDER_LEDGER_DRAIN_THREAD", True):
+        _drainer().due = True
+    else:
         _maybe_drain_inline()
+
+
+class _Drainer:
+    """A daemon thread that drains the buffer for its process while calls mark rows as due.
+
+    It wakes every :data:`DRAIN_INTERVAL`, drains when :attr:`due` was set since (a plain
+    attribute: marking costs a call nothing), and marks itself due again when rows were left
+    (more than an inline drain's batches, another process holding the lock, a failure). It
+    opens its own database connection and lets Django close it as a request's would be
+    (``CONN_MAX_AGE``, health checks).
+    """
+
+    def __init__(self) -> None:
+        self.due = False
+        self.pid = os.getpid()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ledger-drainer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the thread after its current drain (tests; processes just exit)."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(DRAIN_INTERVAL):
+                if self.due:
+                    self.due = False  # calls made while it drains mark it due again
+                    if not self._drain_once():
+                        self.due = True
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    def _drain_once(self) -> bool:
+        """One inline-sized drain; whether it left nothing behind."""
+        close_old_connections()
+        try:
+            connection = connections[router.db_for_write(ProviderCall)]
+            with _lock_wait_limit(connection):
+                read = drain(max_batches=INLINE_BATCHES)
+        except (DatabaseError, redis.RedisError):
+            logger.warning("ledger drain failed; rows stay buffered", exc_info=True)
+            return False
+        except Exception:
+            logger.exception("ledger drain failed; rows stay buffered")
+            return False
+        finally:
+            close_old_connections()
+        return read is not None and read < INLINE_BATCHES * BATCH
+
+
+_drainer_lock = threading.Lock()
+_the_drainer: _Drainer | None = None
+
+
+def _drainer() -> _Drainer:
+    """This process's drainer, started on first use (and again in a forked child, which does
+    not inherit the parent's thread)."""
+    global _the_drainer
+    drainer = _the_drainer
+    if drainer is not None and drainer.pid == os.getpid():
+        return drainer
+    with _drainer_lock:
+        if _the_drainer is None or _the_drainer.pid != os.getpid():
+            _register_exit_drain()
+            _the_drainer = _Drainer()
+        return _the_drainer
 
 
 def _maybe_drain_inline() -> None:

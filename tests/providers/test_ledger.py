@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings as django_settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from enrichment.models import JobItem
@@ -619,6 +619,104 @@ def test_an_inline_drain_does_not_wait_long_for_another_transaction(
         assert cursor.fetchone()[0] == "0"  # the session's setting is back
     assert ledger.flush()
     assert len(stored(provider)) == 1
+
+
+# --- The drainer thread (the default outside tests) ------------------------------------------------
+
+
+@pytest.fixture
+def drainer_thread(settings, monkeypatch):
+    """The production default: calls only mark rows due, a thread drains every 50 ms here."""
+    settings.PROVIDER_LEDGER_DRAIN_THREAD = True
+    monkeypatch.setattr(ledger, "DRAIN_INTERVAL", 0.05)
+    monkeypatch.setattr(ledger, "_the_drainer", None)
+    yield
+    if ledger._the_drainer is not None:
+        ledger._the_drainer.stop()  # closes its database connection before the test's teardown
+
+
+def wait_until(condition, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_a_call_the_drainer_thread_stores_the_rows_and_the_call_does_no_io(
+    provider, drainer_thread, monkeypatch, django_assert_num_queries
+):
+    record(provider.pk, attempt=1)
+    record(provider.pk, attempt=2)
+    sent = support.count_round_trips(monkeypatch)
+
+    with django_assert_num_queries(0):
+        ledger.drain_if_due()
+
+    assert sent == []  # nothing for Redis either, in the calling thread or yet in the drainer
+    wait_until(lambda: ledger.pending() == 0)
+    assert [row.attempt for row in stored(provider)] == [1, 2]
+    assert ledger._the_drainer._thread.name == "ledger-drainer"
+    assert ledger._the_drainer._thread.daemon
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_drainer_sleeps_until_a_call_marks_rows_due(provider, drainer_thread):
+    ledger._drainer()  # running, and nothing marked due
+    record(provider.pk)  # recorded, but no call has said so
+    time.sleep(0.3)  # six intervals
+
+    assert ledger.pending() == 1
+
+    ledger.drain_if_due()
+
+    wait_until(lambda: ledger.pending() == 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_drain_is_logged_and_tried_again(provider, drainer_thread, monkeypatch, caplog):
+    drain = ledger.drain
+    failures = [DatabaseError("the database went away")]
+
+    def failing_once(**kwargs):
+        if failures:
+            raise failures.pop()
+        return drain(**kwargs)
+
+    monkeypatch.setattr(ledger, "drain", failing_once)
+    record(provider.pk)
+
+    with caplog.at_level(logging.WARNING, logger="providers.ledger"):
+        ledger.drain_if_due()  # the only call: the retry is the drainer's own doing
+        wait_until(lambda: ledger.pending() == 0)
+
+    assert failures == []
+    assert len(stored(provider)) == 1
+    assert "ledger drain failed; rows stay buffered" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rows_left_for_the_next_drain_keep_the_drainer_going(provider, drainer_thread, monkeypatch):
+    monkeypatch.setattr(ledger, "BATCH", 2)
+    monkeypatch.setattr(ledger, "INLINE_BATCHES", 1)  # two rows per drain
+    for attempt in range(1, 8):
+        record(provider.pk, attempt=attempt)
+
+    ledger.drain_if_due()  # once
+
+    wait_until(lambda: ledger.pending() == 0)
+    assert [row.attempt for row in stored(provider)] == list(range(1, 8))
+
+
+def test_a_forked_child_starts_a_drainer_of_its_own(drainer_thread, monkeypatch):
+    parent = ledger._drainer()
+    assert ledger._drainer() is parent
+    monkeypatch.setattr(ledger.os, "getpid", lambda: parent.pid + 1)  # as in a forked child
+
+    child = ledger._drainer()
+
+    assert child is not parent and child.pid == parent.pid + 1
+    parent.stop()
 
 
 # --- Workers that die, the beat task --------------------------------------------------------------

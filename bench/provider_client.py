@@ -41,9 +41,9 @@ Printed:
   part of the overhead but competing for the same CPUs, the time the drainer threads spent
   draining and the transport's own CPU per call;
 * for scale, measured in the same run: one Redis round trip from an idle thread, one small
-  script's round trip after a 20 ms pause through redis-py's ``Script`` and through
-  :mod:`providers.wire` (which the client uses), and the client alone against an in-process
-  provider, back to back and with pauses.
+  script's round trip after a 20 ms pause through redis-py's ``Script``, through
+  :mod:`providers.wire` (which the client uses) and as bare bytes on a socket, and the client
+  alone against an in-process provider, back to back and with pauses.
 """
 
 from __future__ import annotations
@@ -586,7 +586,8 @@ def main() -> None:
         print(
             f"one script round trip after a {PAUSE * 1000:.0f} ms pause, CPU: "
             f"{trip['redis-py']:.0f} us through redis-py's Script, "
-            f"{trip['wire']:.0f} us through providers.wire (the client's two round trips)"
+            f"{trip['wire']:.0f} us through providers.wire (the client's two round trips), "
+            f"{trip['bytes']:.0f} us as bare bytes on a socket"
         )
         print(
             f"the client alone, one caller, an in-process provider answering at once: "
@@ -665,10 +666,12 @@ def client_alone(run_id: str, calls: int = 400) -> dict[str, tuple[float, float]
 
 
 def script_round_trip(url: str, rounds: int = 200) -> dict[str, float]:
-    """CPU time (µs) of one small script's round trip after :data:`PAUSE`, two ways.
+    """CPU time (µs) of one small script's round trip after :data:`PAUSE`, three ways.
 
-    Through redis-py's ``Script`` (pool checkout, socket poll, retry wrapper, reply callbacks)
-    and through :func:`providers.wire.run_script`, alternating so both see the same machine.
+    Through redis-py's ``Script`` (pool checkout, socket poll, retry wrapper, argument
+    encoding, reply callbacks), through :func:`providers.wire.run_script` (the client's way),
+    and as bare bytes on a socket of its own: the round trip itself, which no client avoids.
+    The three alternate, so they see the same machine.
     """
     import redis
 
@@ -676,9 +679,19 @@ def script_round_trip(url: str, rounds: int = 200) -> dict[str, float]:
 
     client = redis.Redis.from_url(url)
     script = client.register_script("return redis.call('SET', KEYS[1], ARGV[1], 'PX', 1000)")
+    pool = client.connection_pool
+    bare = pool.connection_class(**pool.connection_kwargs)
+    bare.connect()  # handshake (SELECT) through redis-py, then bytes only
+    sock = bare._sock
+
+    def bytes_only(key: str) -> None:
+        sock.sendall(wire.pack([wire.evalsha(script, [key], ["x"])]))
+        sock.recv(64)  # "+OK\r\n": one read
+
     ways = {
         "redis-py": lambda key: script(keys=[key], args=["x"]),
         "wire": lambda key: wire.run_script(client, script, [key], ["x"]),
+        "bytes": bytes_only,
     }
     totals = dict.fromkeys(ways, 0.0)
     for number in range(rounds + 10):
@@ -688,6 +701,7 @@ def script_round_trip(url: str, rounds: int = 200) -> dict[str, float]:
             way(f"bench-trip:{number}")
             if number >= 10:  # the first rounds connect and load the script
                 totals[name] += time.thread_time() - started
+    bare.disconnect()
     client.close()
     return {name: total / rounds * 1e6 for name, total in totals.items()}
 

@@ -1,76 +1,121 @@
 """The provider client's two round trips per paid call, on a connection the calling thread owns.
 
 For every command, redis-py's client checks a connection out of its pool, asks the socket
-whether it holds stray bytes (one more system call), wraps the command for retries and hands
-the reply to a callback table. That is right for general use and costs little once; but a
-paid call's overhead is mostly its two round trips (the cache read that also admits, and the
-final writes: :mod:`providers.cache`, :mod:`providers.tail`), and after the pause a provider's
-answer imposes, that machinery took about a third of a round trip's CPU time
-(``bench/provider_client.py`` prints both, ``docs/BENCHMARKS.md`` has the figures).
+whether it holds stray bytes (one more system call), wraps the command for retries, encodes
+every argument through several layers and hands the reply to a callback table. That is right
+for general use and costs little once; but a paid call's overhead is mostly its two round
+trips (the cache read that also admits, and the final writes: :mod:`providers.cache`,
+:mod:`providers.tail`), and after the pause a provider's answer imposes, that machinery cost
+more CPU time than the round trip itself (``bench/provider_client.py`` prints the three ways
+side by side, ``docs/BENCHMARKS.md`` has the figures).
 
-:func:`execute` sends its commands in one write on the calling thread's own connection to the
-client's server and reads every reply. The connection is made with the pool's connection class
-and arguments, so TLS, credentials and the database number come from ``REDIS_URL`` as for
-every other client. redis-py's ``Connection`` drops its socket on any error while sending or
-reading, and the next use connects again. The pool's check for a connection the server closed
-(a restart, an idle timeout) is made here only after :data:`IDLE_CHECK` seconds of disuse: a
-connection used that recently is alive unless Redis went away in between, and then the command
-fails with a connection error, as it would on a fresh connection, and the next one reconnects.
+So :func:`execute` writes its commands in the Redis protocol (RESP) with one ``sendall`` on
+the calling thread's own connection and reads the replies with hiredis' C parser. Connecting
+is left to redis-py: the connection is made with the pool's connection class and arguments,
+so TLS, credentials, the database number and the client name come from ``REDIS_URL`` as for
+every other client; only the bytes of the commands bypass it. Any error while sending or
+reading drops the connection, and the next use connects again. The pool's check for a
+connection the server closed (a restart, an idle timeout) is made here only after
+:data:`IDLE_CHECK` seconds of disuse: a connection used that recently is alive unless Redis
+went away in between, and then the command fails with a connection error, as it would on a
+fresh connection, and the next one reconnects.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 import weakref
 from collections.abc import Sequence
 from typing import Any
 
+import hiredis
 import redis
 from redis.commands.core import Script
 from redis.connection import AbstractConnection, ConnectionPool
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import InvalidResponse, NoScriptError, ResponseError
 
 #: Seconds of disuse after which a connection is checked before it is used again.
 IDLE_CHECK = 2.0
+_READ_SIZE = 64 * 1024
 
 
 class _Owned:
-    """One thread's connection to one pool's server, and when it was last used."""
+    """One thread's connection to one pool's server, its reply parser, and when it was used."""
 
-    __slots__ = ("connection", "pid", "used")
+    __slots__ = ("connection", "generation", "reader", "used")
 
     def __init__(self, connection: AbstractConnection) -> None:
         self.connection = connection
-        self.pid = os.getpid()
+        self.generation = _generation
+        self.reader = _reader()
         self.used = time.monotonic()
+
+    def socket(self) -> socket.socket:
+        """The connected socket, connecting (and starting a fresh parser) if there is none."""
+        sock = self.connection._sock
+        if sock is None:
+            self.connection.connect()  # redis-py's handshake: TLS, AUTH, SELECT, names
+            self.reader = _reader()
+            sock = self.connection._sock
+        return sock
+
+
+#: Bumped in every forked child: connections of an older generation are the parent's.
+_generation = 0
+
+
+def _forked() -> None:
+    global _generation
+    _generation += 1
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+def _reader() -> hiredis.Reader:
+    return hiredis.Reader(protocolError=InvalidResponse, replyError=ResponseError)
 
 
 _local = threading.local()
 
 
-def _connection(client: redis.Redis) -> AbstractConnection:
-    owned: weakref.WeakKeyDictionary[ConnectionPool, _Owned] | None
-    owned = getattr(_local, "owned", None)
-    if owned is None:
-        # Keyed by the pool itself, not its id: a pool that is gone takes its entry (and the
-        # socket) with it, and a new pool at the same address cannot get the old connection.
-        owned = _local.owned = weakref.WeakKeyDictionary()
+def _owned(client: redis.Redis) -> _Owned:
     pool = client.connection_pool
-    entry = owned.get(pool)
+    local = _local.__dict__
+    entry = local.get("last") if local.get("last_pool") is pool else None
+    if entry is None:
+        owned: weakref.WeakKeyDictionary[ConnectionPool, _Owned] | None = local.get("owned")
+        if owned is None:
+            # Keyed by the pool itself, not its id: a pool that is gone takes its entry (and
+            # the socket) with it, and a new pool at the same address cannot get the old one.
+            owned = _local.owned = weakref.WeakKeyDictionary()
+        entry = owned.get(pool)
+        if entry is None:
+            entry = owned[pool] = _Owned(pool.connection_class(**pool.connection_kwargs))
+        _local.last_pool, _local.last = pool, entry
     now = time.monotonic()
-    if entry is None or entry.pid != os.getpid():
-        # First use on this thread, or a forked child holding its parent's socket: the
-        # parent's connection is not ours to use (nor to close).
-        entry = owned[pool] = _Owned(pool.connection_class(**pool.connection_kwargs))
+    if entry.generation != _generation:
+        # A forked child holding its parent's socket: that connection is not ours to use
+        # (nor to close).
+        entry.connection = pool.connection_class(**pool.connection_kwargs)
+        entry.generation, entry.reader = _generation, _reader()
     elif now - entry.used > IDLE_CHECK:
         _drop_if_stale(entry.connection)
     entry.used = now
-    return entry.connection
+    return entry
+
+
+def _connection(client: redis.Redis) -> AbstractConnection:
+    """The calling thread's connection for ``client``'s pool (for tests)."""
+    return _owned(client).connection
 
 
 def _drop_if_stale(connection: AbstractConnection) -> None:
+    if connection._sock is None:
+        return
     try:
         stale = connection.can_read()  # stray bytes, or the server's close
     except (redis.ConnectionError, OSError):
@@ -79,27 +124,62 @@ def _drop_if_stale(connection: AbstractConnection) -> None:
         connection.disconnect()
 
 
+def pack(commands: Sequence[Sequence[Any]]) -> bytes:
+    """``commands`` in RESP: arrays of bulk strings. Arguments are bytes, str (UTF-8), int or
+    float, as redis-py accepts them; anything else is a ``redis.DataError``."""
+    parts: list[bytes] = []
+    for command in commands:
+        parts.append(b"*%d\r\n" % len(command))
+        for arg in command:
+            if isinstance(arg, bytes):
+                data = arg
+            elif isinstance(arg, str):
+                data = arg.encode()
+            elif isinstance(arg, int) and not isinstance(arg, bool):
+                data = b"%d" % arg
+            elif isinstance(arg, float):
+                data = repr(arg).encode()
+            else:
+                raise redis.DataError(f"cannot send {type(arg).__name__} to Redis")
+            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
 def execute(client: redis.Redis, commands: Sequence[Sequence[Any]]) -> list[Any]:
     """Send ``commands`` in one write and return their replies in order.
 
     A command Redis refused has its :class:`redis.ResponseError` (``NoScriptError`` for an
     ``EVALSHA`` of a script it does not know) in its place, and the others still run. A
-    connection or timeout error raises; the connection is then dropped and the next call
-    connects again. Replies are raw (bytes), as from a client without ``decode_responses``.
+    connection or timeout error raises ``redis.ConnectionError`` or ``redis.TimeoutError``;
+    the connection is then dropped and the next call connects again. Replies are raw
+    (bytes), as from a client without ``decode_responses``.
     """
-    connection = _connection(client)
-    connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+    data = pack(commands)
+    entry = _owned(client)
+    sock = entry.socket()
     replies: list[Any] = []
     try:
-        for _ in commands:
-            try:
-                replies.append(connection.read_response())
-            except ResponseError as exc:  # read in full: the other replies follow in order
-                replies.append(exc)
-    except BaseException:
-        # Interrupted between two replies (a soft time limit, say): the unread ones would be
-        # taken for the next command's.
-        connection.disconnect()
+        sock.sendall(data)
+        reader = entry.reader
+        while len(replies) < len(commands):
+            reply = reader.gets()
+            if reply is False:
+                chunk = sock.recv(_READ_SIZE)
+                if not chunk:
+                    raise redis.ConnectionError("Connection closed by server.")
+                reader.feed(chunk)
+                continue
+            if isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT"):
+                reply = NoScriptError(str(reply))
+            replies.append(reply)
+    except BaseException as exc:
+        # Whatever stopped it (a timeout, a close, a soft time limit between two replies),
+        # unread replies would be taken for the next command's: start again from a new one.
+        entry.connection.disconnect()
+        if isinstance(exc, socket.timeout):
+            raise redis.TimeoutError("Timeout reading from Redis") from exc
+        if isinstance(exc, OSError):
+            raise redis.ConnectionError(f"Error talking to Redis: {exc}") from exc
         raise
     return replies
 

@@ -66,16 +66,26 @@ def use_test_redis(settings: Any) -> Iterator[str]:
 
 
 def count_round_trips(monkeypatch: Any) -> list[bytes]:
-    """From now on, every packet sent to DB 14 (one per round trip), as bytes."""
+    """From now on, every packet sent to DB 14 (one per round trip), as bytes: through
+    redis-py's connections and through :mod:`providers.wire`."""
+    from providers import wire
+
     sent: list[bytes] = []
     send = redis.connection.AbstractConnection.send_packed_command
+    execute = wire.execute
 
     def counting(self: Any, command: Any, check_health: bool = True) -> Any:
         if self.db == 14:  # TEST_REDIS_URL's
             sent.append(b"".join(command) if isinstance(command, list) else command)
         return send(self, command, check_health)
 
+    def counting_wire(client: redis.Redis, commands: Any) -> Any:
+        if client.connection_pool.connection_kwargs.get("db") == 14:
+            sent.append(wire.pack(commands))
+        return execute(client, commands)
+
     monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    monkeypatch.setattr(wire, "execute", counting_wire)
     return sent
 
 

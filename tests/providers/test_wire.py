@@ -106,26 +106,58 @@ def test_a_connection_idle_longer_than_the_check_is_looked_at_before_use(client,
     assert client_id(client) != before
 
 
-def test_an_interruption_between_replies_drops_the_connection(client, monkeypatch):
+def test_an_interruption_between_replies_drops_the_connection(client):
     before = client_id(client)
-    connection = wire._connection(client)
-    read = connection.read_response
-    calls = 0
+    entry = wire._owned(client)
 
-    def interrupted(*args, **kwargs):
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise KeyboardInterrupt  # as a soft time limit would, between two replies
-        return read(*args, **kwargs)
+    class Interrupted:
+        """The parser, interrupted (as by a soft time limit) after the first reply."""
 
-    monkeypatch.setattr(connection, "read_response", interrupted)
+        def __init__(self, reader):
+            self.reader, self.replies = reader, 0
+
+        def feed(self, data):
+            self.reader.feed(data)
+
+        def gets(self):
+            reply = self.reader.gets()
+            if reply is not False:
+                self.replies += 1
+                if self.replies == 2:
+                    raise KeyboardInterrupt
+            return reply
+
+    entry.reader = Interrupted(entry.reader)
     with pytest.raises(KeyboardInterrupt):
         wire.execute(client, [("SET", "x", "1"), ("GET", "x"), ("GET", "x")])
-    monkeypatch.undo()
 
     # The unread replies went with the old connection; the next command reads its own.
     assert wire.execute(client, [("INCR", "n")]) == [1]
+    assert client_id(client) != before
+
+
+def test_arguments_are_sent_as_redis_py_would_and_other_types_are_refused(client):
+    wire.execute(client, [("SET", "s", "é"), ("SET", b"b", b"\x00\xff"), ("SET", "i", 42)])
+    wire.execute(client, [("SET", "f", 0.5)])
+
+    assert [client.get(key) for key in ("s", "b", "i", "f")] == [
+        "é".encode(),
+        b"\x00\xff",
+        b"42",
+        b"0.5",
+    ]
+    with pytest.raises(redis.DataError):
+        wire.execute(client, [("SET", "flag", True)])
+    assert wire.execute(client, [("PING",)]) == [b"PONG"]
+
+
+def test_a_timeout_raises_redis_timeout_error_and_drops_the_connection(client):
+    before = client_id(client)
+    wire._connection(client)._sock.settimeout(0.2)
+
+    with pytest.raises(redis.TimeoutError):
+        wire.execute(client, [("BLPOP", "nothing", "5")])  # no answer for 5 s
+
     assert client_id(client) != before
 
 

@@ -87,9 +87,16 @@ class LeadScript(Protocol):
 # --- Keys and fingerprints -----------------------------------------------------------------
 
 
+# Encoders made once: json.dumps with options builds a new encoder on every call.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+)
+_COMPACT = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
 def canonical_json(value: Any) -> str:
     """Deterministic JSON: sorted keys, no insignificant whitespace, Decimals as strings."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL.encode(value)
 
 
 def fingerprint(normalised_inputs: Mapping[str, Any]) -> str:
@@ -170,7 +177,7 @@ def _decode_json(key: str, raw: bytes | None) -> ProviderResult | None:
 
 
 def _encode_json(result: ProviderResult) -> str:
-    return json.dumps(serialise(result), separators=(",", ":"), default=str)
+    return _COMPACT.encode(serialise(result))
 
 
 def _ttl_seconds(ttl: timedelta) -> int:

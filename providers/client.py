@@ -152,6 +152,7 @@ class ProviderClient:
             config.get("breaker_cooldown_seconds"), breaker.DEFAULT_COOLDOWN
         )
         self.timeout = float(provider.timeout_seconds)
+        self._options: dict[bool, dict[str, Any]] = {}
 
     # --- public ---------------------------------------------------------------------------
 
@@ -327,6 +328,13 @@ class ProviderClient:
         return limited and provider.daily_quota is None and ratelimit.supports_guard()
 
     def _admission_options(self, guarded: bool) -> dict[str, Any]:
+        # Made once per client and mode: the provider's limits are read when the client is.
+        options = self._options.get(guarded)
+        if options is None:
+            options = self._options[guarded] = self._make_admission_options(guarded)
+        return options
+
+    def _make_admission_options(self, guarded: bool) -> dict[str, Any]:
         provider = self.provider
         return {
             "rate_per_minute": provider.rate_limit_per_minute,
@@ -502,13 +510,20 @@ def _fit(value: Decimal | None, max_digits: int, places: int) -> Decimal | None:
     """``value`` rounded to the column's places, or ``None`` if it cannot fit the column."""
     if value is None:
         return None
+    quantum, bound = _column_limits(max_digits, places)
     try:
-        rounded = Decimal(value).quantize(Decimal(1).scaleb(-places))
+        rounded = Decimal(value).quantize(quantum)
     except ArithmeticError:
         return None
-    if rounded.is_nan() or abs(rounded) >= Decimal(10) ** (max_digits - places):
+    if rounded.is_nan() or abs(rounded) >= bound:
         return None
     return rounded
+
+
+@functools.cache
+def _column_limits(max_digits: int, places: int) -> tuple[Decimal, Decimal]:
+    """A decimal column's quantum (``0.0001`` for 4 places) and the first value too big."""
+    return Decimal(1).scaleb(-places), Decimal(10) ** (max_digits - places)
 
 
 def _positive_int(value: Any, default: int) -> int:

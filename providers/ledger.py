@@ -115,6 +115,7 @@ COLUMNS = (
     "created_at",
 )
 _DECIMALS = ("cost", "credits_left")
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # made once, not per row
 
 _RELEASE_LUA = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
@@ -138,7 +139,7 @@ def record(*, tail: CallTail | None = None, **values: Any) -> str:
     append waits for the call's last round trip (:mod:`providers.tail`). Call
     :func:`drain_if_due` when the call is over.
     """
-    row = {"call_id": ids.uuid4().hex, **values, "created_at": timezone.now()}
+    row = {"call_id": ids.uuid4_hex(), **values, "created_at": timezone.now()}
     client = _buffer_client()
     if client is None:
         _insert_one(row)
@@ -185,7 +186,7 @@ def _encode(row: Mapping[str, Any]) -> str:
     for name in _DECIMALS:
         if data[name] is not None:
             data[name] = str(data[name])
-    return json.dumps(data, separators=(",", ":"))
+    return _ENCODER.encode(data)
 
 
 def _decode(raw: bytes) -> dict[str, Any]:

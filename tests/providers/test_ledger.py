@@ -467,7 +467,7 @@ def test_rows_buffered_before_the_buffer_was_turned_off_still_reach_the_table(
 
 def test_a_row_written_directly_twice_is_stored_once(provider, settings, monkeypatch):
     settings.PROVIDER_LEDGER_BUFFER = False
-    monkeypatch.setattr(ledger.ids, "uuid4", lambda: uuid.UUID(int=7))
+    monkeypatch.setattr(ledger.ids, "uuid4_hex", lambda: uuid.UUID(int=7).hex)
 
     record(provider.pk, attempt=1)
     record(provider.pk, attempt=2)  # same call_id: as after an append whose reply was lost

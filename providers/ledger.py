@@ -286,7 +286,6 @@ class _Drainer:
 
     def __init__(self) -> None:
         self.due = False
-        self.pid = os.getpid()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ledger-drainer", daemon=True)
         self._thread.start()
@@ -329,17 +328,25 @@ _the_drainer: _Drainer | None = None
 
 
 def _drainer() -> _Drainer:
-    """This process's drainer, started on first use (and again in a forked child, which does
-    not inherit the parent's thread)."""
+    """This process's drainer, started on first use."""
     global _the_drainer
     drainer = _the_drainer
-    if drainer is not None and drainer.pid == os.getpid():
+    if drainer is not None:
         return drainer
     with _drainer_lock:
-        if _the_drainer is None or _the_drainer.pid != os.getpid():
+        if _the_drainer is None:
             _register_exit_drain()
             _the_drainer = _Drainer()
         return _the_drainer
+
+
+def _forget_drainer() -> None:
+    # A forked child has the parent's _Drainer object but not its thread: it starts its own.
+    global _the_drainer
+    _the_drainer = None
+
+
+os.register_at_fork(after_in_child=_forget_drainer)
 
 
 def _maybe_drain_inline() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import signal
 import subprocess
 import sys
@@ -708,15 +709,23 @@ def test_rows_left_for_the_next_drain_keep_the_drainer_going(provider, drainer_t
     assert [row.attempt for row in stored(provider)] == list(range(1, 8))
 
 
-def test_a_forked_child_starts_a_drainer_of_its_own(drainer_thread, monkeypatch):
+def _report_drainer(parent, queue) -> None:
+    drainer = ledger._drainer()
+    queue.put((drainer is not parent, drainer._thread.is_alive()))
+    drainer.stop()
+
+
+def test_a_forked_child_starts_a_drainer_of_its_own(drainer_thread):
     parent = ledger._drainer()
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_report_drainer, args=(parent, queue))
+    child.start()
+    child.join(30)
+
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == (True, True)  # a new drainer, its thread running
     assert ledger._drainer() is parent
-    monkeypatch.setattr(ledger.os, "getpid", lambda: parent.pid + 1)  # as in a forked child
-
-    child = ledger._drainer()
-
-    assert child is not parent and child.pid == parent.pid + 1
-    parent.stop()
 
 
 # --- Workers that die, the beat task --------------------------------------------------------------

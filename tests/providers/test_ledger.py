@@ -21,7 +21,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import redis
 from django.conf import settings as django_settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
@@ -40,16 +39,14 @@ UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 
 
 @pytest.fixture(autouse=True)
-def redis_url(settings):
-    yield from support.use_test_redis(settings)
+def redis_url(test_redis_db):
+    return test_redis_db
 
 
 @pytest.fixture
-def stream():
+def stream(test_redis):
     """A client of its own on the test database, to look at the stream directly."""
-    client = redis.Redis.from_url(support.TEST_REDIS_URL)
-    yield client
-    client.close()
+    return test_redis
 
 
 @pytest.fixture

@@ -15,22 +15,15 @@ from providers import wire
 from providers.tail import CallTail
 from tests.providers import _client_support as support
 
-pytestmark = [pytest.mark.integration]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("test_redis_db")]
 
 ADD = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
 
 
-@pytest.fixture(autouse=True)
-def redis_url(settings):
-    yield from support.use_test_redis(settings)
-
-
 @pytest.fixture
-def client():
-    client = redis.Redis.from_url(support.TEST_REDIS_URL)
-    wire.execute(client, [("PING",)])  # connected before any round trip is counted
-    yield client
-    client.close()
+def client(test_redis):
+    wire.execute(test_redis, [("PING",)])  # connected before any round trip is counted
+    return test_redis
 
 
 def test_queued_writes_go_out_in_one_round_trip(client, monkeypatch):

@@ -15,19 +15,12 @@ import redis
 from providers import wire
 from tests.providers import _client_support as support
 
-pytestmark = [pytest.mark.integration]
-
-
-@pytest.fixture(autouse=True)
-def redis_url(settings):
-    yield from support.use_test_redis(settings)
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("test_redis_db")]
 
 
 @pytest.fixture
-def client():
-    client = redis.Redis.from_url(support.TEST_REDIS_URL)
-    yield client
-    client.close()
+def client(test_redis):
+    return test_redis
 
 
 def client_id(client: redis.Redis) -> int:

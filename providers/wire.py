@@ -13,7 +13,9 @@ So :func:`execute` writes its commands in the Redis protocol (RESP) with one ``s
 the calling thread's own connection and reads the replies with hiredis' C parser. Connecting
 is left to redis-py: the connection is made with the pool's connection class and arguments,
 so TLS, credentials, the database number and the client name come from ``REDIS_URL`` as for
-every other client; only the bytes of the commands bypass it. Any error while sending or
+every other client; only the bytes of the commands bypass it. That takes the connection's
+socket from its ``_sock`` attribute, which redis-py does not promise to keep: the lock file
+pins redis-py, and ``tests/providers/test_wire.py`` fails if it moves. Any error while sending or
 reading drops the connection, and the next use connects again. The pool's check for a
 connection the server closed (a restart, an idle timeout) is made here only after
 :data:`IDLE_CHECK` seconds of disuse: a connection used that recently is alive unless Redis
@@ -89,8 +91,9 @@ def _owned(client: redis.Redis) -> _Owned:
     if entry is None:
         owned: weakref.WeakKeyDictionary[ConnectionPool, _Owned] | None = local.get("owned")
         if owned is None:
-            # Keyed by the pool itself, not its id: a pool that is gone takes its entry (and
-            # the socket) with it, and a new pool at the same address cannot get the old one.
+            # Keyed by the pool itself, not its id: a pool that is gone (once it is not the
+            # thread's last) takes its entry and socket with it, and a new pool at the same
+            # address cannot get the old connection.
             owned = _local.owned = weakref.WeakKeyDictionary()
         entry = owned.get(pool)
         if entry is None:

@@ -17,10 +17,10 @@ every other client; only the bytes of the commands bypass it. That takes the con
 socket from its ``_sock`` attribute, which redis-py does not promise to keep: the lock file
 pins redis-py, and ``tests/providers/test_wire.py`` fails if it moves. Any error while sending or
 reading drops the connection, and the next use connects again. The pool's check for a
-connection the server closed (a restart, an idle timeout) is made here only after
-:data:`IDLE_CHECK` seconds of disuse: a connection used that recently is alive unless Redis
-went away in between, and then the command fails with a connection error, as it would on a
-fresh connection, and the next one reconnects.
+connection the server closed (a restart, an idle timeout) costs a system call per command;
+here a connection idle for :data:`IDLE_CHECK` seconds is checked before use, and one used more
+recently that turns out closed (nothing of a reply comes back) is replaced and the commands
+sent again, once, on the new connection (see :func:`execute`).
 """
 
 from __future__ import annotations
@@ -59,7 +59,13 @@ class _Owned:
         """The connected socket, connecting (and starting a fresh parser) if there is none."""
         sock = self.connection._sock
         if sock is None:
-            self.connection.connect()  # redis-py's handshake: TLS, AUTH, SELECT, names
+            try:
+                self.connection.connect()  # redis-py's handshake: TLS, AUTH, SELECT, names
+            except BaseException:
+                # redis-py cleans up after its own errors only: a soft time limit between a
+                # handshake command and its reply would leave that reply for our first read.
+                self.connection.disconnect()
+                raise
             self.reader = _reader()
             sock = self.connection._sock
         return sock
@@ -77,8 +83,19 @@ def _forked() -> None:
 os.register_at_fork(after_in_child=_forked)
 
 
+#: What the parser returns while a reply is incomplete (its default, ``False``, is also a
+#: RESP3 boolean).
+_INCOMPLETE = object()
+
+
 def _reader() -> hiredis.Reader:
-    return hiredis.Reader(protocolError=InvalidResponse, replyError=ResponseError)
+    return hiredis.Reader(
+        protocolError=InvalidResponse, replyError=ResponseError, notEnoughData=_INCOMPLETE
+    )
+
+
+class _ClosedBeforeReply(redis.ConnectionError):
+    """The server had closed the connection: nothing of a reply came back."""
 
 
 _local = threading.local()
@@ -152,35 +169,61 @@ def execute(client: redis.Redis, commands: Sequence[Sequence[Any]]) -> list[Any]
     """Send ``commands`` in one write and return their replies in order.
 
     A command Redis refused has its :class:`redis.ResponseError` (``NoScriptError`` for an
-    ``EVALSHA`` of a script it does not know) in its place, and the others still run. A
-    connection or timeout error raises ``redis.ConnectionError`` or ``redis.TimeoutError``;
-    the connection is then dropped and the next call connects again. Replies are raw
-    (bytes), as from a client without ``decode_responses``.
+    ``EVALSHA`` of a script it does not know; other messages keep their prefix, as ``"ERR
+    ..."``) in its place, and the others still run. Replies are raw: bytes, integers, lists,
+    ``None``, whatever the client's ``decode_responses``.
+
+    A connection the server closed since its last use (a restart, ``CLIENT KILL``) is replaced
+    and the commands sent once more on the new one, as redis-py's pool would have replaced it
+    before sending. That close shows as nothing of a reply coming back: the server had not
+    read the commands, unless it died or was killed in the instant between running them and
+    replying (then the tail's writes repeat harmlessly, and a cache read waits out its own
+    flight). Any other failure raises (``redis.ConnectionError``, ``redis.TimeoutError``,
+    ``redis.InvalidResponse``; ``redis.DataError`` for an argument Redis cannot take) and
+    drops the connection; the next call connects again.
     """
     data = pack(commands)
     entry = _owned(client)
+    reused = entry.connection._sock is not None
+    try:
+        return _round_trip(entry, data, len(commands))
+    except _ClosedBeforeReply:
+        if not reused:
+            raise
+        return _round_trip(entry, data, len(commands))
+
+
+def _round_trip(entry: _Owned, data: bytes, count: int) -> list[Any]:
     sock = entry.socket()
+    reader = entry.reader
     replies: list[Any] = []
+    received = False
     try:
         sock.sendall(data)
-        reader = entry.reader
-        while len(replies) < len(commands):
+        while len(replies) < count:
             reply = reader.gets()
-            if reply is False:
+            if reply is _INCOMPLETE:
                 chunk = sock.recv(_READ_SIZE)
                 if not chunk:
-                    raise redis.ConnectionError("Connection closed by server.")
+                    if received:
+                        raise redis.ConnectionError("Redis closed the connection mid-reply")
+                    raise _ClosedBeforeReply("Redis had closed the connection")
+                received = True
                 reader.feed(chunk)
                 continue
             if isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT"):
                 reply = NoScriptError(str(reply))
             replies.append(reply)
+        if reader.has_data():
+            raise InvalidResponse("Redis sent more replies than commands")
     except BaseException as exc:
         # Whatever stopped it (a timeout, a close, a soft time limit between two replies),
         # unread replies would be taken for the next command's: start again from a new one.
         entry.connection.disconnect()
         if isinstance(exc, socket.timeout):
             raise redis.TimeoutError("Timeout reading from Redis") from exc
+        if isinstance(exc, (ConnectionResetError, BrokenPipeError)) and not received:
+            raise _ClosedBeforeReply(f"Redis had closed the connection: {exc}") from exc
         if isinstance(exc, OSError):
             raise redis.ConnectionError(f"Error talking to Redis: {exc}") from exc
         raise

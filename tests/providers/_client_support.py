@@ -66,26 +66,36 @@ def use_test_redis(settings: Any) -> Iterator[str]:
 
 
 def count_round_trips(monkeypatch: Any) -> list[bytes]:
-    """From now on, every packet sent to DB 14 (one per round trip), as bytes: through
-    redis-py's connections and through :mod:`providers.wire`."""
+    """From now on, every packet written to DB 14 (one per round trip), as bytes: through
+    redis-py's connections and on :mod:`providers.wire`'s sockets."""
     from providers import wire
 
     sent: list[bytes] = []
     send = redis.connection.AbstractConnection.send_packed_command
-    execute = wire.execute
+    socket_of = wire._Owned.socket
 
     def counting(self: Any, command: Any, check_health: bool = True) -> Any:
         if self.db == 14:  # TEST_REDIS_URL's
             sent.append(b"".join(command) if isinstance(command, list) else command)
         return send(self, command, check_health)
 
-    def counting_wire(client: redis.Redis, commands: Any) -> Any:
-        if client.connection_pool.connection_kwargs.get("db") == 14:
-            sent.append(wire.pack(commands))
-        return execute(client, commands)
+    class CountingSocket:
+        def __init__(self, sock: Any) -> None:
+            self._sock = sock
+
+        def sendall(self, data: bytes) -> None:
+            sent.append(bytes(data))
+            self._sock.sendall(data)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._sock, name)
+
+    def counting_socket(self: Any) -> Any:
+        sock = socket_of(self)
+        return CountingSocket(sock) if self.connection.db == 14 else sock
 
     monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
-    monkeypatch.setattr(wire, "execute", counting_wire)
+    monkeypatch.setattr(wire._Owned, "socket", counting_socket)
     return sent
 
 

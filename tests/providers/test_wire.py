@@ -79,15 +79,63 @@ def test_each_client_pool_has_its_own_connection(client):
         other.close()
 
 
-def test_a_connection_the_server_closed_fails_once_within_the_idle_window_then_reconnects(
-    client,
-):
+def test_a_connection_the_server_closed_is_replaced_and_the_commands_run_once(client):
     before = client_id(client)
-    client.client_kill_filter(_id=before)
+    client.client_kill_filter(_id=before)  # as a restart would, within the idle window
 
+    assert wire.execute(client, [("INCR", "runs"), ("INCR", "runs")]) == [1, 2]
+
+    assert client.get("runs") == b"2"  # sent again on the new connection, not run twice
+    assert client_id(client) != before
+
+
+def test_a_closed_connection_is_not_retried_twice(client, monkeypatch):
+    wire.execute(client, [("PING",)])
+    attempts = []
+    round_trip = wire._round_trip
+
+    def always_closed(entry, data, count):
+        attempts.append(data)
+        entry.connection.disconnect()
+        raise wire._ClosedBeforeReply("Redis had closed the connection")
+
+    monkeypatch.setattr(wire, "_round_trip", always_closed)
     with pytest.raises(redis.ConnectionError):
         wire.execute(client, [("PING",)])
+    monkeypatch.setattr(wire, "_round_trip", round_trip)
+
+    assert len(attempts) == 2  # the first, and once more on a new connection
+    assert wire.execute(client, [("PING",)]) == [b"PONG"]
+
+
+def test_more_replies_than_commands_fail_the_call_and_drop_the_connection(client):
+    before = client_id(client)
+    entry = wire._owned(client)
+
+    with pytest.raises(redis.InvalidResponse):
+        # Two commands sent, one reply expected: the second would answer the next call.
+        wire._round_trip(entry, wire.pack([("PING",), ("ECHO", "stray")]), 1)
+
+    assert wire.execute(client, [("ECHO", "mine")]) == [b"mine"]
     assert client_id(client) != before
+
+
+def test_a_handshake_interrupted_before_its_reply_leaves_nothing_behind(client, monkeypatch):
+    connection = wire._connection(client)
+    connection.disconnect()
+    on_connect = connection.on_connect
+
+    def interrupted():
+        on_connect()
+        connection.send_command("ECHO", "handshake")  # a reply nobody will read
+        raise KeyboardInterrupt  # as a soft time limit would, before it is read
+
+    monkeypatch.setattr(connection, "on_connect", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        wire.execute(client, [("ECHO", "mine")])
+    monkeypatch.setattr(connection, "on_connect", on_connect)
+
+    assert wire.execute(client, [("ECHO", "mine")]) == [b"mine"]
 
 
 def test_a_connection_idle_longer_than_the_check_is_looked_at_before_use(client, monkeypatch):

@@ -328,7 +328,7 @@ class ProviderClient:
         return limited and provider.daily_quota is None and ratelimit.supports_guard()
 
     def _admission_options(self, guarded: bool) -> dict[str, Any]:
-        # Made once per client and mode: the provider's limits are read when the client is.
+        # Made once per client and mode, from the provider as it was at the first call.
         options = self._options.get(guarded)
         if options is None:
             options = self._options[guarded] = self._make_admission_options(guarded)

@@ -92,6 +92,8 @@ INLINE_BATCHES = 4
 #: How long a row whose provider or job item is not in the table waits in the stream for the
 #: transaction that creates it to commit, before it is dropped (or stored without job item).
 ORPHAN_GRACE = timedelta(minutes=15)
+#: The longest a drainer thread waits before trying again after failures.
+DRAIN_BACKOFF_MAX = 60.0
 #: Longest an inline drain waits for a row lock (another transaction's uncommitted rows).
 INLINE_LOCK_WAIT_MS = 2000
 #: A drainer that died keeps others out for at most this long.
@@ -279,48 +281,66 @@ class _Drainer:
 
     It wakes every :data:`DRAIN_INTERVAL`, drains when :attr:`due` was set since (a plain
     attribute: marking costs a call nothing), and marks itself due again when rows were left
-    (more than an inline drain's batches, another process holding the lock, a failure). It
-    opens its own database connection and lets Django close it as a request's would be
-    (``CONN_MAX_AGE``, health checks).
+    (more than an inline drain's batches, another process holding the lock). After a failure
+    it waits twice as long each time, up to :data:`DRAIN_BACKOFF_MAX`. Its database
+    connection is closed as a request's would be (``CONN_MAX_AGE``, health checks), checked
+    on every wake-up, so an idle process does not keep it. Nothing stops the thread but
+    :meth:`stop`.
     """
 
     def __init__(self) -> None:
         self.due = False
+        self._failures = 0
+        self._resume_at = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ledger-drainer", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """End the thread after its current drain (tests; processes just exit)."""
+        """End the thread after its current drain (tests, and a process that exits)."""
         self._stop.set()
         self._thread.join(timeout)
 
     def _run(self) -> None:
         try:
             while not self._stop.wait(DRAIN_INTERVAL):
-                if self.due:
-                    self.due = False  # calls made while it drains mark it due again
-                    if not self._drain_once():
-                        self.due = True
+                try:
+                    self._tick()
+                except Exception:  # a bug here must not end draining for the process
+                    logger.exception("ledger drainer failed")
         finally:
             connections.close_all()  # this thread's connections only
 
-    def _drain_once(self) -> bool:
-        """One inline-sized drain; whether it left nothing behind."""
+    def _tick(self) -> None:
         close_old_connections()
+        if not self.due or time.monotonic() < self._resume_at:
+            return
+        self.due = False  # calls made while it drains mark it due again
         try:
-            connection = connections[router.db_for_write(ProviderCall)]
-            with _lock_wait_limit(connection):
-                read = drain(max_batches=INLINE_BATCHES)
-        except (DatabaseError, redis.RedisError):
-            logger.warning("ledger drain failed; rows stay buffered", exc_info=True)
-            return False
+            left = self._drain_once()
         except Exception:
-            logger.exception("ledger drain failed; rows stay buffered")
-            return False
+            self._failures += 1
+            backoff = min(DRAIN_BACKOFF_MAX, DRAIN_INTERVAL * 2**self._failures)
+            self._resume_at = time.monotonic() + backoff
+            self.due = True
+            logger.warning(
+                "ledger drain failed; rows stay buffered",
+                extra={"failures": self._failures, "retry_in_s": round(backoff, 1)},
+                exc_info=True,
+            )
+            return
         finally:
             close_old_connections()
-        return read is not None and read < INLINE_BATCHES * BATCH
+        self._failures = 0
+        if left:
+            self.due = True
+
+    def _drain_once(self) -> bool:
+        """One inline-sized drain; whether it left rows behind."""
+        connection = connections[router.db_for_write(ProviderCall)]
+        with _lock_wait_limit(connection):
+            read = drain(max_batches=INLINE_BATCHES)
+        return read is None or read >= INLINE_BATCHES * BATCH
 
 
 _drainer_lock = threading.Lock()
@@ -341,9 +361,11 @@ def _drainer() -> _Drainer:
 
 
 def _forget_drainer() -> None:
-    # A forked child has the parent's _Drainer object but not its thread: it starts its own.
-    global _the_drainer
+    # A forked child has the parent's _Drainer object but not its thread: it starts its own,
+    # under a new lock (the parent's may have been held by another thread at the fork).
+    global _the_drainer, _drainer_lock
     _the_drainer = None
+    _drainer_lock = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_forget_drainer)
@@ -403,6 +425,9 @@ def _register_exit_drain() -> None:
 
 
 def _drain_at_exit() -> None:
+    if _the_drainer is not None:
+        # Not killed in the middle of a drain, holding other processes' drain lock.
+        _the_drainer.stop(timeout=5.0)
     try:
         # flush, not drain: another process draining now may have read past our last rows.
         flush(timeout=5.0)

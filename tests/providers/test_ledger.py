@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
 from enrichment.models import JobItem
@@ -704,6 +704,64 @@ def test_rows_left_for_the_next_drain_keep_the_drainer_going(provider, drainer_t
 
     wait_until(lambda: ledger.pending() == 0)
     assert [row.attempt for row in stored(provider)] == list(range(1, 8))
+
+
+def backends_on_the_test_database() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_idle_drainer_does_not_keep_its_database_connection(
+    provider, drainer_thread, monkeypatch
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("counts PostgreSQL backends")
+    # The drainer's connection, made after this, may live one second: past the drain, so
+    # only the idle wake-ups can close it.
+    monkeypatch.setitem(connections.settings[connection.alias], "CONN_MAX_AGE", 1)
+    before = backends_on_the_test_database()
+    record(provider.pk)
+
+    ledger.drain_if_due()
+
+    wait_until(lambda: ledger.pending() == 0)
+    wait_until(lambda: backends_on_the_test_database() == before)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bug_in_the_drainers_loop_does_not_end_it(provider, drainer_thread, monkeypatch, caplog):
+    close_old_connections = ledger.close_old_connections
+    bugs = [RuntimeError("a bug")]
+
+    def buggy_once():
+        if bugs:
+            raise bugs.pop()
+        close_old_connections()
+
+    monkeypatch.setattr(ledger, "close_old_connections", buggy_once)
+    record(provider.pk)
+
+    with caplog.at_level(logging.ERROR, logger="providers.ledger"):
+        ledger.drain_if_due()
+        wait_until(lambda: ledger.pending() == 0)
+
+    assert bugs == []
+    assert "ledger drainer failed" in caplog.text
+    assert ledger._the_drainer._thread.is_alive()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_at_exit_the_drainer_stops_before_the_last_flush(provider, drainer_thread):
+    drainer = ledger._drainer()
+    record(provider.pk)
+
+    ledger._drain_at_exit()
+
+    assert not drainer._thread.is_alive()
+    assert ledger.pending() == 0
+    assert len(stored(provider)) == 1
 
 
 def _report_drainer(parent, queue) -> None:

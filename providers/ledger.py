@@ -15,8 +15,8 @@ wall time on a busy database, more than everything else the client does (see
   call waits for a batch INSERT; with that setting off, in the calling thread after a call
   (only in autocommit, never inside someone's transaction). The
   ``providers.drain_ledger`` beat task (every minute) drains what processes that stopped
-  left behind. A process that exits normally drains once more; Celery's prefork children
-  end with ``os._exit``, so theirs wait for the next drain of another process or the task.
+  left behind. A process that exits drains once more (:func:`drain_at_exit`): at exit, or in
+  a Celery prefork child, which ends with ``os._exit``, on ``worker_process_shutdown``.
   One drainer runs at a time (a Redis lock). Drains run whenever Redis is configured, so
   turning the buffer off still lets the rows already buffered reach the table.
 
@@ -420,11 +420,16 @@ def _register_exit_drain() -> None:
         return
     with _exit_hook:
         if not _exit_hook_registered:
-            atexit.register(_drain_at_exit)
+            atexit.register(drain_at_exit)
             _exit_hook_registered = True
 
 
-def _drain_at_exit() -> None:
+def drain_at_exit() -> None:
+    """Before a process ends: stop its drainer, then drain what is left (best effort).
+
+    Registered with ``atexit`` on first use; Celery's prefork children end with ``os._exit``,
+    which skips that, so ``providers.tasks`` calls it from ``worker_process_shutdown``.
+    """
     if _the_drainer is not None:
         # Not killed in the middle of a drain, holding other processes' drain lock.
         _the_drainer.stop(timeout=5.0)

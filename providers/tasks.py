@@ -1,7 +1,8 @@
-"""Celery tasks of the providers app: thin shells over providers.reveals.
+"""Celery tasks of the providers app: thin shells over providers.reveals and providers.ledger.
 
 ``providers.expire_phone_reveals`` runs hourly and ``providers.drain_ledger`` every minute, from
-``CELERY_BEAT_SCHEDULE`` (config/settings.py).
+``CELERY_BEAT_SCHEDULE`` (config/settings.py). A worker's child process drains the ledger
+buffer before it exits (``worker_process_shutdown``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from celery import shared_task
+from celery.signals import worker_process_shutdown
 
 from providers import ledger, reveals
 
@@ -24,3 +26,9 @@ def drain_ledger(timeout_seconds: float = 50.0) -> dict:
     """Move ledger rows buffered in Redis into the table (see :mod:`providers.ledger`)."""
     complete = ledger.flush(timeout=timeout_seconds)
     return {"complete": complete, "pending": ledger.pending()}
+
+
+@worker_process_shutdown.connect
+def drain_before_the_child_exits(**_: object) -> None:
+    """A prefork child ends with ``os._exit``, which skips ``atexit``: drain its rows here."""
+    ledger.drain_at_exit()

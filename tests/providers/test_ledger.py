@@ -757,7 +757,22 @@ def test_at_exit_the_drainer_stops_before_the_last_flush(provider, drainer_threa
     drainer = ledger._drainer()
     record(provider.pk)
 
-    ledger._drain_at_exit()
+    ledger.drain_at_exit()
+
+    assert not drainer._thread.is_alive()
+    assert ledger.pending() == 0
+    assert len(stored(provider)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_celery_child_drains_before_it_exits(provider, drainer_thread):
+    from celery.signals import worker_process_shutdown
+
+    drainer = ledger._drainer()
+    record(provider.pk)
+
+    # What billiard's child sends just before its os._exit (which skips atexit).
+    worker_process_shutdown.send(sender=None, pid=0, exitcode=0)
 
     assert not drainer._thread.is_alive()
     assert ledger.pending() == 0

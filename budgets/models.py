@@ -11,7 +11,7 @@ from django.db.models import Q
 
 
 def default_alert_thresholds() -> list[int]:
-    return [50, 80, 100]
+    return [50, 80, 95]
 
 
 class Project(models.Model):
@@ -76,6 +76,10 @@ class Budget(models.Model):
     )
     carried_over = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     period_start = models.DateTimeField()
+    #: Settled spend in the current period and spend reserved by calls in flight; changed
+    #: only by the conditional updates in :mod:`budgets.services`.
+    spent = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"))
+    reserved = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"))
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -128,9 +132,14 @@ class SpendStatus(models.TextChoices):
 
 
 class SpendEntry(models.Model):
-    """A reservation made before a paid call, settled with the real cost or released."""
+    """A reservation made before a paid call, settled with the real cost or released.
 
-    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="entries")
+    An entry without a budget holds the call's share of its job's own cap.
+    """
+
+    budget = models.ForeignKey(
+        Budget, null=True, blank=True, on_delete=models.CASCADE, related_name="entries"
+    )
     status = models.CharField(max_length=16, choices=SpendStatus, default=SpendStatus.RESERVED)
     reserved_amount = models.DecimalField(max_digits=12, decimal_places=4)
     settled_amount = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"))
@@ -150,12 +159,17 @@ class SpendEntry(models.Model):
     )
     description = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    #: A reservation still open then belongs to a worker that stopped: beat releases it.
+    expires_at = models.DateTimeField(null=True, blank=True)
     settled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "spend entries"
-        indexes = [models.Index(fields=["budget", "status"], name="spend_budget_status")]
+        indexes = [
+            models.Index(fields=["budget", "status"], name="spend_budget_status"),
+            models.Index(fields=["status", "expires_at"], name="spend_status_expiry"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(reserved_amount__gte=0) & Q(settled_amount__gte=0),

@@ -242,13 +242,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "providers.expire_phone_reveals",
         "schedule": timedelta(hours=1),
     },
-    # Processes that call providers drain the ledger buffer themselves; this picks up what
-    # they left when they stopped.
-    "drain-ledger": {
-        "task": "providers.drain_ledger",
+    # Reservations of workers that stopped mid-call; a run still queued when the next is due
+    # is redundant.
+    "release-expired-reservations": {
+        "task": "budgets.release_expired_reservations",
         "schedule": timedelta(minutes=1),
-        # A run still queued when the next is due is redundant.
         "options": {"expires": 60},
+    },
+    "roll-budget-periods": {
+        "task": "budgets.roll_periods",
+        "schedule": timedelta(hours=1),
     },
 }
 CELERY_TIMEZONE = TIME_ZONE
@@ -266,10 +269,6 @@ ENRICH_SMTP_HELO = env.str("ENRICH_SMTP_HELO", default="localhost")
 ENRICH_SMTP_FROM = env.str("ENRICH_SMTP_FROM", default="")
 ENRICH_SMTP_PORT = env.int("ENRICH_SMTP_PORT", default=25)
 PROVIDER_CACHE_TTL = timedelta(days=env.int("PROVIDER_CACHE_DAYS", default=30))
-# With Redis, ledger rows are buffered in a Redis stream and inserted in batches (providers.ledger),
-# by a thread in each calling process (off: by the calls themselves, now and then).
-PROVIDER_LEDGER_BUFFER = env.bool("PROVIDER_LEDGER_BUFFER", default=True)
-PROVIDER_LEDGER_DRAIN_THREAD = env.bool("PROVIDER_LEDGER_DRAIN_THREAD", default=True)
 
 # --- Logging: one JSON object per line, secrets redacted --------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -35,9 +35,3 @@ if REDIS_URL:  # noqa: F405
     # Tests clear the cache (FLUSHDB); keep the broker and results in a database of their own
     # so a clear never drops a queued task of a worker test running at the same time.
     CELERY_BROKER_URL = CELERY_RESULT_BACKEND = REDIS_URL.rsplit("/", 1)[0] + "/13"  # noqa: F405
-
-# Ledger rows go straight to the table, inside each test's transaction. The client's tests turn
-# the Redis buffer (the default) on, with a Redis database of their own that they flush.
-PROVIDER_LEDGER_BUFFER = False
-# Inline drains in tests, where they are awaited; the drainer thread has tests of its own.
-PROVIDER_LEDGER_DRAIN_THREAD = False

@@ -130,23 +130,11 @@ class ProviderAdmin(admin.ModelAdmin):
         (None, {"fields": ["created_at", "updated_at"]}),
     ]
 
-    def changelist_view(self, request: Any, extra_context: Any = None) -> Any:
-        from providers.health import flush_ledger
-
-        # Once for the page; each row's health then reads the table (see health()).
-        if not flush_ledger():
-            self.message_user(
-                request,
-                "Some provider calls are still buffered in Redis; health may undercount them.",
-                level=messages.WARNING,
-            )
-        return super().changelist_view(request, extra_context)
-
     @admin.display(description="Health (24 h)")
     def health(self, obj: Provider) -> str:
         from providers.health import provider_health
 
-        h = provider_health(obj, flush=False)
+        h = provider_health(obj)
         rate = "-" if h.success_rate is None else f"{h.success_rate:.0%}"
         p95 = "-" if h.p95_latency_ms is None else f"{h.p95_latency_ms:.0f} ms"
         return f"{h.calls} calls, {rate} ok, p95 {p95}, breaker {h.breaker_state}, spent {h.spend_today}"
@@ -212,17 +200,6 @@ class ProviderCallAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["provider"]
     raw_id_fields = ["job_item"]
-
-    def changelist_view(self, request: Any, extra_context: Any = None) -> Any:
-        from providers.health import flush_ledger
-
-        if not flush_ledger():  # the latest calls may still be buffered in Redis
-            self.message_user(
-                request,
-                "Some provider calls are still buffered in Redis and not listed yet.",
-                level=messages.WARNING,
-            )
-        return super().changelist_view(request, extra_context)
 
     def get_search_results(self, request: Any, queryset: Any, search_term: str) -> Any:
         term = search_term.strip().lower()

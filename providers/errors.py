@@ -8,6 +8,8 @@ that tells the caller what to do about it:
 ``client``          our request was bad (missing input, blocked address, offline mode): retrying
                     the same request cannot help.
 ``provider``        the provider answered but not usefully (quota exhausted, garbage, too large).
+``budget_exhausted`` refused before sending: the call would exceed a budget or a job's cap
+                    (:class:`BudgetExhausted`, which names it); an admin has to raise it.
 
 "No match" is *not* an exception: adapters return ``ProviderResult(found=False)``. The
 ``ProviderFailure("not_found")`` code exists so an adapter can signal it from deep inside its
@@ -28,6 +30,7 @@ class ErrorKind(StrEnum):
     AUTHENTICATION = "authentication"
     CLIENT = "client"
     PROVIDER = "provider"
+    BUDGET_EXHAUSTED = "budget_exhausted"
 
 
 class ProviderError(Exception):
@@ -114,3 +117,23 @@ class ProviderFailure(ProviderError):
     CODES = frozenset(
         {"not_found", "low_confidence", "quota_exhausted", "malformed_response", "too_large"}
     )
+
+
+class BudgetExhausted(ProviderError):
+    """A paid call refused before sending because it would exceed ``budget`` (its label)."""
+
+    kind = ErrorKind.BUDGET_EXHAUSTED
+    CODES = frozenset({"budget_exhausted"})
+
+    def __init__(self, budget: str, message: str = "", **kwargs: Any) -> None:
+        self.budget = budget
+        super().__init__("budget_exhausted", message or f"budget exhausted: {budget}", **kwargs)
+
+    def with_message(self, message: str) -> ProviderError:
+        return type(self)(self.budget, message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.budget, self.message))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "budget": self.budget}

@@ -1,9 +1,9 @@
 """How a provider is doing, derived from the call ledger and the live breaker and quota state.
 
 Used by the admin and ``manage.py providers list``. Everything is computed from
-:class:`~providers.models.ProviderCall` rows in a window (24 hours by default), after draining
-the ledger's Redis buffer, so it needs no extra bookkeeping: cache hits count towards the cache-hit rate only; success rate and latency
-percentiles are over attempts actually sent to the provider.
+:class:`~providers.models.ProviderCall` rows in a window (24 hours by default), so it needs no
+extra bookkeeping: cache hits count towards the cache-hit rate only; success rate and latency
+percentiles are over attempts actually sent to the provider (pending ones excluded).
 """
 
 from __future__ import annotations
@@ -19,14 +19,12 @@ from django.db import connection
 from django.db.models import Aggregate, Count, FloatField, Q, Sum
 from django.utils import timezone
 
-from providers import breaker, ledger, ratelimit
+from providers import limits
 from providers.models import CallStatus, Provider, ProviderCall
 
 DEFAULT_WINDOW = timedelta(hours=24)
 #: Latency percentiles outside PostgreSQL are computed from at most this many recent attempts.
 PERCENTILE_SAMPLE = 10_000
-#: Longest a health read waits for buffered ledger rows to be drained before counting without them.
-FLUSH_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True)
@@ -96,21 +94,14 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
 
 
 def provider_health(
-    provider: Provider, since: timedelta | datetime = DEFAULT_WINDOW, *, flush: bool = True
+    provider: Provider, since: timedelta | datetime = DEFAULT_WINDOW
 ) -> ProviderHealth:
-    """Health of ``provider`` over the window ``since`` (a duration back from now, or a time).
-
-    Ledger rows still buffered in Redis are drained first (:func:`flush_ledger`), so a call
-    just made is counted; a page or command showing many providers flushes once itself and
-    passes ``flush=False``.
-    """
-    if flush:
-        flush_ledger()
+    """Health of ``provider`` over the window ``since`` (a duration back from now, or a time)."""
     now = timezone.now()
     start = now - since if isinstance(since, timedelta) else since
     rows = ProviderCall.objects.filter(provider=provider, created_at__gte=start)
     counts = rows.aggregate(
-        calls=Count("id", filter=Q(cache_hit=False)),
+        calls=Count("id", filter=Q(cache_hit=False) & ~Q(status=CallStatus.PENDING)),
         answered=Count(
             "id",
             filter=Q(cache_hit=False, status__in=[CallStatus.SUCCESS, CallStatus.NO_MATCH]),
@@ -138,21 +129,15 @@ def provider_health(
         cache_hit_rate=cache_hits / lookups if lookups else None,
         p50_latency_ms=p50,
         p95_latency_ms=p95,
-        breaker_state=_safe(lambda: breaker.state(provider.slug), "unknown"),
+        breaker_state=_safe(lambda: limits.breaker_state(provider), "unknown"),
         # SQLite sums decimals as floats-turned-Decimal with long tails: back to the column's scale.
         spend_today=(spend or Decimal(0)).quantize(Decimal("0.0001")),
         quota_used_today=(
             None
             if provider.daily_quota is None
-            else _safe(lambda: ratelimit.quota_used(provider.slug), None)
+            else _safe(lambda: limits.quota_used(provider), None)
         ),
     )
-
-
-def flush_ledger() -> bool:
-    """Drain the ledger's Redis buffer for a health read; ``False`` if rows are still pending
-    (another drainer was slow, or Redis or the database is unreachable)."""
-    return bool(_safe(lambda: ledger.flush(timeout=FLUSH_TIMEOUT), False))
 
 
 def _latency_percentiles(attempts: Any) -> tuple[float | None, float | None]:
@@ -169,7 +154,7 @@ def _latency_percentiles(attempts: Any) -> tuple[float | None, float | None]:
 
 
 def _safe(read: Any, default: Any) -> Any:
-    # A page listing providers must render even when Redis is unreachable.
+    # A page listing providers must render even when the live state cannot be read.
     try:
         return read()
     except Exception:  # noqa: BLE001

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -135,6 +134,9 @@ class Provider(models.Model):
 
 
 class CallStatus(models.TextChoices):
+    #: Written before the request goes out; a row still pending after the call's lease means
+    #: the worker stopped mid-call and the provider may have answered (and billed).
+    PENDING = "pending", "Sent, outcome unknown"
     SUCCESS = "success", "Success"
     NO_MATCH = "no_match", "No match"
     ERROR = "error", "Error"
@@ -143,16 +145,12 @@ class CallStatus(models.TextChoices):
 class ProviderCall(models.Model):
     """Ledger: one row for every attempt at a provider call, cache hits included.
 
-    Health (success rate, latency percentiles, spend) is derived from these rows; cost is
-    the provider's charge for this attempt (zero for cache hits and unbilled failures).
-    Written through :mod:`providers.ledger`, which buffers rows in Redis and inserts them in
-    batches, so every index here is paid for by every call: keep only those a query uses.
+    Health (success rate, latency percentiles, spend) and budgets are derived from these rows;
+    cost is the provider's charge for this attempt (zero for cache hits and unbilled failures).
+    An attempt's row is inserted as ``pending`` before the request is sent and completed after
+    (:mod:`providers.ledger`).
     """
 
-    #: Set when the row is recorded: a row drained twice from the buffer is inserted once.
-    #: Nullable, so rows written before it existed (or by a release still running during a
-    #: deploy) need no value; PostgreSQL's unique index lets NULLs be.
-    call_id = models.UUIDField(default=uuid.uuid4, unique=True, null=True, editable=False)
     # Indexed by the composite indexes below, which start with it.
     provider = models.ForeignKey(
         Provider, on_delete=models.PROTECT, related_name="calls", db_index=False
@@ -240,3 +238,82 @@ class PhoneReveal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_id}:{self.person_id or '?'} {self.status}"
+
+
+class ProviderState(models.Model):
+    """The limits every process of a deployment shares for one provider, in one row.
+
+    Updated only inside a transaction holding the row lock (:mod:`providers.limits`): the
+    token bucket as a GCRA "theoretical arrival time", the circuit breaker and the daily quota.
+    """
+
+    provider = models.OneToOneField(
+        Provider, primary_key=True, on_delete=models.CASCADE, related_name="state"
+    )
+    #: When the next request may go out at an even pace (GCRA); a burst may run ahead of it.
+    next_token_at = models.DateTimeField(null=True, blank=True)
+    #: Consecutive failures that count against the circuit (reset by a success).
+    failures = models.PositiveIntegerField(default=0)
+    #: The circuit is open (calls refused) until then; past it, one trial call is let through.
+    opened_until = models.DateTimeField(null=True, blank=True)
+    #: A half-open trial call is in flight until then.
+    trial_until = models.DateTimeField(null=True, blank=True)
+    quota_day = models.DateField(null=True, blank=True)
+    quota_used = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"limits of {self.provider_id}"
+
+
+class ProviderLease(models.Model):
+    """One call in flight, holding one of the provider's concurrency slots until it ends or
+    ``expires_at`` passes (a worker killed mid-call frees its slot that way)."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="leases")
+    token = models.CharField(max_length=32, unique=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["provider", "expires_at"], name="providerlease_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.provider_id} slot until {self.expires_at:%H:%M:%S}"
+
+
+class AnswerStatus(models.TextChoices):
+    #: A caller is asking the provider now; others wait for its answer (single flight).
+    PENDING = "pending", "Being asked"
+    ANSWERED = "answered", "Answered"
+
+
+class ProviderAnswer(models.Model):
+    """A provider's answer we paid for, kept so the same question is never paid for twice.
+
+    Keyed by provider, operation and the fingerprint of the normalised input; ``subjects``
+    lists who the answer is about (``|email:...|linkedin:...|person:...|``) so an erasure can
+    find and delete it. See :mod:`providers.answers`.
+    """
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="answers")
+    operation = models.CharField(max_length=32, choices=Operation)
+    input_fingerprint = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=AnswerStatus, default=AnswerStatus.PENDING)
+    #: The serialised :class:`~providers.adapters.base.ProviderResult`; empty while pending.
+    result = models.JSONField(null=True, blank=True)
+    cost = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    subjects = models.TextField(blank=True, default="")
+    #: The caller asking now, and until when the others wait for it.
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "operation", "input_fingerprint"], name="provideranswer_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_id}:{self.operation} {self.status}"

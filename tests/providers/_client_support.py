@@ -2,8 +2,8 @@
 
 Worker functions live here, not in the test modules, because ``multiprocessing`` with the
 ``spawn`` start method imports the target's module in the child by name. Each worker calls
-:func:`child_setup` first: a spawned child starts with fresh settings, so the Redis database
-and the test database the parent uses are handed over explicitly.
+:func:`child_setup` first: a spawned child starts with fresh settings, so the test database
+the parent uses is handed over explicitly.
 """
 
 from __future__ import annotations
@@ -13,14 +13,9 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-import pytest
-import redis
-import requests
 
 from providers.adapters.base import (
     Adapter,
@@ -36,67 +31,12 @@ from providers.adapters.values import (
     to_decimal,
 )
 
-#: The Redis database these tests own (the Django cache in test settings uses 15).
-TEST_REDIS_URL = "redis://127.0.0.1:6379/14"
 API_KEY = "sk-test-5f1b2c3d4e"
 
 
 def unique_slug(prefix: str = "p") -> str:
-    """Slugs unique per test, so Redis keys and cache entries never leak between tests."""
+    """Slugs unique per test, so rows of one test are easy to tell from another's."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def use_test_redis(settings: Any) -> Iterator[str]:
-    """Point the limiter, breaker, single flight and ledger buffer at DB 14, flushed before and
-    after."""
-    client = redis.Redis.from_url(TEST_REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip("Redis is not reachable on 127.0.0.1:6379")
-    client.flushdb()
-    settings.REDIS_URL = TEST_REDIS_URL
-    # The client's tests run with the production default: ledger rows buffered in Redis.
-    settings.PROVIDER_LEDGER_BUFFER = True
-    try:
-        yield TEST_REDIS_URL
-    finally:
-        client.flushdb()
-        client.close()
-
-
-def count_round_trips(monkeypatch: Any) -> list[bytes]:
-    """From now on, every packet written to DB 14 (one per round trip), as bytes: through
-    redis-py's connections and on :mod:`providers.wire`'s sockets."""
-    from providers import wire
-
-    sent: list[bytes] = []
-    send = redis.connection.AbstractConnection.send_packed_command
-    socket_of = wire._Owned.socket
-
-    def counting(self: Any, command: Any, check_health: bool = True) -> Any:
-        if self.db == 14:  # TEST_REDIS_URL's
-            sent.append(b"".join(command) if isinstance(command, list) else command)
-        return send(self, command, check_health)
-
-    class CountingSocket:
-        def __init__(self, sock: Any) -> None:
-            self._sock = sock
-
-        def sendall(self, data: bytes) -> None:
-            sent.append(bytes(data))
-            self._sock.sendall(data)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._sock, name)
-
-    def counting_socket(self: Any) -> Any:
-        sock = socket_of(self)
-        return CountingSocket(sock) if self.connection.db == 14 else sock
-
-    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
-    monkeypatch.setattr(wire._Owned, "socket", counting_socket)
-    return sent
 
 
 # --- The test adapter ------------------------------------------------------------------------
@@ -245,25 +185,12 @@ class LoopbackProvider:
 # --- Process workers ---------------------------------------------------------------------------
 
 
-def light_child_setup(redis_url: str) -> None:
-    """Settings for a child that only needs the limiter or the breaker (no ORM, no apps).
-
-    A full ``django.setup()`` costs seconds per spawned process; these workers need one setting.
-    """
-    from django.conf import settings
-
-    settings.configure(REDIS_URL=redis_url)
-
-
-def child_setup(redis_url: str, db_name: str | None = None) -> None:
-    """Configure Django in a spawned child like the parent test: same Redis DB and test DB."""
+def child_setup(db_name: str | None = None) -> None:
+    """Configure Django in a spawned child like the parent test, on the same test database."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.test_settings")
     import django
 
     django.setup()
-    from django.conf import settings
-
-    settings.REDIS_URL = redis_url
     if db_name:
         from django.db import connections
 
@@ -271,55 +198,11 @@ def child_setup(redis_url: str, db_name: str | None = None) -> None:
         connections["default"].settings_dict["NAME"] = db_name
 
 
-def rate_limited_sender(
-    redis_url: str, slug: str, rate_per_minute: int, url: str, count: int, worker: str, start: Any
-) -> None:
-    """Send ``count`` requests to ``url``, each after taking a token from the shared bucket."""
-    light_child_setup(redis_url)
-    from providers import ratelimit
-
-    session = requests.Session()
-    start.wait(30)
-    for _ in range(count):
-        ratelimit.acquire(slug, rate_per_minute, timeout=30)
-        session.get(f"{url}/find", headers={"X-Worker": worker}, timeout=10)
-    session.close()
-
-
-def breaker_failures(redis_url: str, slug: str, failures: int, threshold: int) -> None:
-    light_child_setup(redis_url)
-    from providers import breaker
-
-    for _ in range(failures):
-        breaker.record_failure(slug, threshold=threshold, cooldown=30)
-
-
-def breaker_trial(
-    redis_url: str, slug: str, cooldown: float, start: Any, release: Any, results: Any
-) -> None:
-    """Ask the half-open breaker for a call; a trial holder waits, then reports success."""
-    light_child_setup(redis_url)
-    from providers import breaker
-    from providers.errors import TemporaryError
-
-    start.wait(30)
-    try:
-        permit = breaker.before_call(slug, cooldown=cooldown)
-    except TemporaryError as exc:
-        results.put(("rejected", exc.code))
-        return
-    results.put(("trial" if permit.trial else "allowed", ""))
-    # Hold the trial until the parent has heard from every process.
-    release.wait(30)
-    breaker.record_success(slug)
-    results.put(("after", breaker.state(slug)))
-
-
 def client_call(
-    redis_url: str, db_name: str, provider_id: int, inputs: dict[str, Any], start: Any, results: Any
+    db_name: str, provider_id: int, inputs: dict[str, Any], start: Any, results: Any
 ) -> None:
     """One provider call through the real client, from another process."""
-    child_setup(redis_url, db_name)
+    child_setup(db_name)
     from django.db import connection
 
     from providers.client import ProviderClient

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from werkzeug import Request, Response
 
 from providers.adapters.base import ProviderResult
@@ -28,7 +27,6 @@ from providers.errors import (
     TemporaryError,
 )
 from providers.http import HttpTransport
-from tests.providers import _client_support as support
 
 FIXTURES = Path(__file__).parent / "fixtures"
 #: The credential every adapter test uses; it must never show up in messages or stored answers.
@@ -177,21 +175,3 @@ def assert_no_secret(result: ProviderResult) -> None:
         default=str,
     )
     assert SECRET not in dumped
-
-
-# --- The provider client's Redis ------------------------------------------------------------
-
-
-@pytest.fixture
-def test_redis_db(settings):
-    """Limits, breaker, single flight and ledger buffer on Redis DB 14, flushed before and
-    after (:func:`_client_support.use_test_redis`); the URL."""
-    yield from support.use_test_redis(settings)
-
-
-@pytest.fixture
-def test_redis(test_redis_db):
-    """A redis-py client of its own on that database, to look at it directly."""
-    client = redis.Redis.from_url(test_redis_db)
-    yield client
-    client.close()

@@ -1,4 +1,5 @@
-"""The provider client end to end: loopback HTTP server, real Redis, real ledger rows."""
+"""The provider client end to end: loopback HTTP server, real database rows (ledger, limits,
+stored answers, budgets)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,17 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-import redis
 from django.db import connection
 from django.utils import timezone
 from werkzeug import Request, Response
 
 from config.logging import REDACTED, redact_text
 from enrichment.models import JobItem
-from providers import breaker, ledger, ratelimit
 from providers import client as client_module
+from providers import limits
 from providers.client import ProviderClient, backoff_delay, call_provider
 from providers.errors import AuthenticationError, ClientError, ProviderFailure, TemporaryError
-from providers.models import CallStatus, ProviderCall
+from providers.models import CallStatus, ProviderCall, ProviderState
 from tests.factories import EnrichmentJobFactory
 from tests.providers import _client_support as support
 
@@ -29,11 +29,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 INPUTS = {"domain": "acme.example", "first_name": "Ada"}
 FOUND = {"email": "ada@acme.example", "score": 93}
-
-
-@pytest.fixture(autouse=True)
-def redis_url(settings):
-    yield from support.use_test_redis(settings)
 
 
 @pytest.fixture
@@ -56,7 +51,6 @@ def call(provider, inputs=None, *, adapter_class=support.EchoAdapter, **options)
 
 
 def rows(provider):
-    assert ledger.flush()
     return list(ProviderCall.objects.filter(provider=provider).order_by("id"))
 
 
@@ -88,52 +82,6 @@ def test_a_successful_call_returns_fields_and_writes_one_ledger_row(httpserver, 
     assert row.error_kind == row.error_code == ""
     assert row.job_item is None
     assert abs(timezone.now() - row.created_at) < timedelta(hours=1)
-
-
-def _ledger_insert(httpserver, provider, settings) -> str:
-    """Make one call with the ledger buffer off; the SQL of its ledger INSERT."""
-    settings.PROVIDER_LEDGER_BUFFER = False
-    answer(httpserver)
-    statements: list[str] = []
-
-    def record(execute, sql, *args):
-        statements.append(sql)
-        return execute(sql, *args)
-
-    with connection.execute_wrapper(record):
-        call(provider)
-    (insert,) = [sql for sql in statements if "INSERT" in sql]
-    return insert
-
-
-def _session_synchronous_commit() -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW synchronous_commit")
-        return cursor.fetchone()[0]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_ledger_row_in_autocommit_commits_asynchronously_without_changing_the_session(
-    httpserver, provider, settings
-):
-    if connection.vendor != "postgresql":
-        pytest.skip("synchronous_commit is PostgreSQL's")
-
-    insert = _ledger_insert(httpserver, provider, settings)
-
-    assert insert.startswith("SET LOCAL synchronous_commit TO OFF;")
-    assert len(rows(provider)) == 1
-    assert _session_synchronous_commit() == "on"
-
-
-def test_a_ledger_row_inside_a_transaction_leaves_its_commit_alone(httpserver, provider, settings):
-    if connection.vendor != "postgresql":
-        pytest.skip("synchronous_commit is PostgreSQL's")
-    # pytest-django wraps this test in a transaction, as a caller's atomic block would.
-    insert = _ledger_insert(httpserver, provider, settings)
-
-    assert "synchronous_commit" not in insert
-    assert _session_synchronous_commit() == "on"
 
 
 def test_the_ledger_row_points_at_the_job_item(httpserver, provider):
@@ -333,7 +281,7 @@ def test_missing_inputs_are_refused_without_spending_a_token(httpserver):
         call(provider, {"first_name": "Ada"})
 
     assert excinfo.value.code == "missing_field"
-    assert ratelimit.quota_used(provider.slug) == 0
+    assert limits.quota_used(provider) == 0
     assert rows(provider) == []
 
 
@@ -351,7 +299,7 @@ def test_an_open_circuit_refuses_without_calling(httpserver, sleeps):
     assert excinfo.value.code == "circuit_open"
     assert len(httpserver.log) == 2
     assert len(rows(provider)) == 2
-    assert breaker.state(provider.slug) == "open"
+    assert limits.breaker_state(provider) == "open"
 
 
 def test_client_errors_do_not_open_the_circuit(httpserver):
@@ -363,7 +311,7 @@ def test_client_errors_do_not_open_the_circuit(httpserver):
     with pytest.raises(ClientError):
         call(provider)
 
-    assert breaker.state(provider.slug) == "closed"
+    assert limits.breaker_state(provider) == "closed"
 
 
 def test_a_half_open_circuit_closes_after_a_successful_trial(httpserver):
@@ -371,43 +319,23 @@ def test_a_half_open_circuit_closes_after_a_successful_trial(httpserver):
         httpserver.url_for("/").rstrip("/"), config={"breaker_cooldown_seconds": 0.05}
     )
     for _ in range(5):
-        breaker.record_failure(provider.slug, threshold=5, cooldown=0.05)
+        limits.record_failure(limits.Settings.of(provider), trial=False)
     threading.Event().wait(0.1)
     answer(httpserver)
 
     assert call(provider).found
-    assert breaker.state(provider.slug) == "closed"
+    assert limits.breaker_state(provider) == "closed"
 
 
 def test_a_success_after_counted_failures_clears_them(httpserver):
     provider = support.make_provider(httpserver.url_for("/").rstrip("/"))
-    breaker.record_failure(provider.slug, threshold=5)
-    client = redis.Redis.from_url(support.TEST_REDIS_URL)
-    assert client.exists(breaker.state_key(provider.slug))
+    limits.record_failure(limits.Settings.of(provider), trial=False)
+    assert ProviderState.objects.get(provider=provider).failures == 1
     answer(httpserver)
 
     assert call(provider).found
 
-    # The circuit had state, so the breaker was asked and the success recorded.
-    assert not client.exists(breaker.state_key(provider.slug))
-
-
-def test_a_healthy_providers_paid_call_takes_two_redis_round_trips(httpserver, monkeypatch):
-    provider = support.make_provider(httpserver.url_for("/").rstrip("/"))
-    answer(httpserver)
-    answer(httpserver)
-    call(provider, {"domain": "warm.example"})  # loads the scripts
-    sent = support.count_round_trips(monkeypatch)
-
-    assert call(provider).found
-
-    # One script reads the cache, takes the lead and is admitted (the breaker's key as its
-    # guard); then one pipeline gives back the slot, appends the ledger row and stores the
-    # answer, ending the flight. No round trip of the breaker's own.
-    assert len(sent) == 2
-    assert [packet.count(b"EVALSHA") for packet in sent] == [1, 2]
-    assert b"XADD" in sent[1]
-    assert b"ledger:v1" in sent[1]
+    assert ProviderState.objects.get(provider=provider).failures == 0
 
 
 def test_a_cache_hit_takes_no_slot_and_no_token(httpserver, monkeypatch):
@@ -415,13 +343,13 @@ def test_a_cache_hit_takes_no_slot_and_no_token(httpserver, monkeypatch):
         httpserver.url_for("/").rstrip("/"), rate_limit_per_minute=60, concurrency=1
     )
     slept: list[float] = []
-    monkeypatch.setattr(ratelimit, "_sleep", slept.append)
+    monkeypatch.setattr(limits, "_sleep", slept.append)
     answer(httpserver)
     answer(httpserver)
     call(provider, {"domain": "a.example"})  # takes the bucket's one token
 
     assert call(provider, {"domain": "a.example"}).extra["cache_hit"]
-    assert ratelimit.slots_in_use(provider.slug) == 0
+    assert limits.slots_in_use(provider) == 0
     call(provider, {"domain": "b.example"})
 
     # One token a second: b waits for the second token, not a third the hit would have taken.
@@ -466,19 +394,19 @@ def test_a_call_stopped_while_waiting_gives_back_its_quota_and_its_trial(httpser
     answer(httpserver)
     call(provider, {"domain": "one.example"})  # spends the bucket's only token
     for _ in range(5):
-        breaker.record_failure(provider.slug, threshold=5, cooldown=0.05)
+        limits.record_failure(limits.Settings.of(provider), trial=False)
     threading.Event().wait(0.1)  # cool-down over: the next call is the half-open trial
 
     def stopped(seconds):
         raise _Stopped
 
-    monkeypatch.setattr(ratelimit, "_sleep", stopped)
+    monkeypatch.setattr(limits, "_sleep", stopped)
     with pytest.raises(_Stopped):
         call(provider, {"domain": "two.example"})
 
-    assert ratelimit.quota_used(provider.slug) == 1  # only the call that was sent
+    assert limits.quota_used(provider) == 1  # only the call that was sent
     # The trial went back: the next caller may try at once instead of waiting out its lease.
-    assert breaker.before_call(provider.slug, cooldown=0.05).trial
+    assert ProviderState.objects.get(provider=provider).trial_until is None
     assert len(httpserver.log) == 1
 
 
@@ -488,7 +416,7 @@ def test_a_cache_hit_does_not_use_the_quota(httpserver):
     call(provider)
 
     assert call(provider).found
-    assert ratelimit.quota_used(provider.slug) == 1
+    assert limits.quota_used(provider) == 1
 
 
 # --- Odd cases --------------------------------------------------------------------------------------
@@ -530,7 +458,7 @@ def test_call_provider_resolves_the_adapter_by_name(httpserver, provider, monkey
     assert call_provider(provider, "find_email", INPUTS).found
 
 
-def test_it_works_without_redis_in_the_embedded_mode(httpserver, provider, settings):
+def test_it_needs_no_redis(httpserver, provider, settings):
     settings.REDIS_URL = ""
     answer(httpserver)
 
@@ -573,7 +501,7 @@ def test_concurrent_identical_requests_in_threads_make_one_http_call(httpserver)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_identical_requests_in_two_processes_make_one_http_call(redis_url):
+def test_concurrent_identical_requests_in_two_processes_make_one_http_call():
     ctx = multiprocessing.get_context("spawn")
     start, results = ctx.Barrier(2), ctx.Queue()
     with support.LoopbackProvider(delay=0.5) as server:
@@ -582,7 +510,7 @@ def test_concurrent_identical_requests_in_two_processes_make_one_http_call(redis
         workers = [
             ctx.Process(
                 target=support.client_call,
-                args=(redis_url, db_name, provider.pk, INPUTS, start, results),
+                args=(db_name, provider.pk, INPUTS, start, results),
             )
             for _ in range(2)
         ]

@@ -2,10 +2,8 @@
 
 import pytest
 
-from providers import ledger
 from providers.models import CallStatus, ProviderCall
 from tests.factories import ProviderFactory
-from tests.providers import _client_support as support
 
 pytestmark = pytest.mark.django_db
 
@@ -30,35 +28,6 @@ def test_the_changelist_shows_health_from_the_ledger(alice_client):
     )
     body = alice_client.get("/admin/providers/provider/").content.decode()
     assert "4 calls, 75% ok" in body
-
-
-@pytest.fixture
-def buffered_ledger(settings):
-    yield from support.use_test_redis(settings)
-
-
-def test_the_changelist_counts_calls_still_buffered_in_redis(alice_client, buffered_ledger):
-    provider = ProviderFactory(slug="hunter", adapter="hunter")
-    ledger.record(
-        provider_id=provider.pk,
-        operation="find_email",
-        input_fingerprint="f" * 64,
-        status=CallStatus.SUCCESS,
-        error_kind="",
-        error_code="",
-        http_status=200,
-        latency_ms=120,
-        cost=0,
-        credits_left=None,
-        cache_hit=False,
-        attempt=1,
-        job_item_id=None,
-    )
-    assert ledger.pending() == 1
-
-    body = alice_client.get("/admin/providers/provider/").content.decode()
-
-    assert "1 calls, 100% ok" in body
 
 
 def test_a_fingerprint_search_in_the_call_ledger_is_exact(alice_client):

@@ -9,7 +9,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from providers import services
-from providers.health import flush_ledger, provider_health
+from providers.health import provider_health
 from providers.models import Provider
 
 
@@ -33,10 +33,8 @@ class Command(BaseCommand):
 
     def _list(self, *, json: bool = False, **_):  # noqa: A002 - the flag's name
         rows = []
-        if not flush_ledger():
-            self.stderr.write("note: some provider calls are still buffered; health may undercount")
         for provider in Provider.objects.order_by("priority", "slug"):
-            health = provider_health(provider, flush=False)
+            health = provider_health(provider)
             rows.append(
                 {
                     "slug": provider.slug,

@@ -194,6 +194,15 @@ class ProviderClient:
             answers.fingerprint(adapter.fingerprint_prepared(op, prepared)),
             CallContext.of(job_item, project_id, user_id),
         )
+        if not spec.repeatable and ledger.unsettled(
+            provider_id=provider.pk, operation=str(op), input_fingerprint=this.fingerprint
+        ):
+            raise ProviderFailure(
+                "unsettled_call",
+                f"an earlier {op} call to {provider.slug} for this input has no recorded "
+                "outcome (still in flight, or its worker stopped) and may have been billed; "
+                "it is not sent again",
+            )
         started = time.perf_counter()
         lookup = answers.get_or_call(
             provider,
@@ -302,16 +311,6 @@ class ProviderClient:
 
     def _attempt(self, this: _Call, attempt: int) -> ProviderResult:
         provider, op = self.provider, str(this.op)
-        if not self._get_adapter().spec_for(this.op).repeatable and ledger.unsettled(
-            provider_id=provider.pk, operation=op, input_fingerprint=this.fingerprint
-        ):
-            raise _NotSent(
-                ProviderFailure(
-                    "unsettled_call",
-                    f"an earlier {op} call to {provider.slug} for this input was sent and never "
-                    "completed; it may have been billed, so it is not sent again",
-                )
-            )
         price = max(provider.price_for(op), self._get_adapter().cost_for(this.op))
         context = this.context
         try:

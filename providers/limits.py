@@ -43,8 +43,9 @@ DEFAULT_BREAKER_COOLDOWN = 30.0
 #: How often a caller waiting for a concurrency slot looks again (grows to the second value).
 _SLOT_POLL = (0.01, 0.1)
 
-# Indirection so tests can record deliberate waits.
+# Indirections so tests can record deliberate waits and set the clock.
 _sleep = time.sleep
+_now = timezone.now
 
 
 class BreakerState:
@@ -165,7 +166,7 @@ def record_success(provider_id: int) -> None:
 def record_failure(limits: Settings, *, trial: bool) -> str:
     """Count a failure; open the circuit at the threshold or when a trial call failed."""
     _ensure_state(limits.provider_id)
-    now = timezone.now()
+    now = _now()
     with transaction.atomic():
         state = ProviderState.objects.select_for_update().get(provider_id=limits.provider_id)
         state.failures += 1
@@ -180,18 +181,18 @@ def breaker_state(provider: Provider) -> str:
     state = ProviderState.objects.filter(provider=provider).first()
     if state is None or state.opened_until is None:
         return BreakerState.CLOSED
-    return BreakerState.OPEN if state.opened_until > timezone.now() else BreakerState.HALF_OPEN
+    return BreakerState.OPEN if state.opened_until > _now() else BreakerState.HALF_OPEN
 
 
 def quota_used(provider: Provider) -> int:
     state = ProviderState.objects.filter(provider=provider).first()
-    if state is None or state.quota_day != _utc_day(timezone.now()):
+    if state is None or state.quota_day != _utc_day(_now()):
         return 0
     return state.quota_used
 
 
 def slots_in_use(provider: Provider) -> int:
-    return ProviderLease.objects.filter(provider=provider, expires_at__gt=timezone.now()).count()
+    return ProviderLease.objects.filter(provider=provider, expires_at__gt=_now()).count()
 
 
 def reset(provider: Provider) -> None:
@@ -217,7 +218,7 @@ def _try_admit(limits: Settings, timeout: float) -> tuple[Admission, float]:
         # The row lock orders every admission of this provider (SQLite's IMMEDIATE
         # transactions lock the whole database, which orders them too).
         state = ProviderState.objects.select_for_update().get(provider_id=limits.provider_id)
-        now = timezone.now()
+        now = _now()
         changed: list[str] = []
 
         lease_token = None

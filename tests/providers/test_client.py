@@ -20,7 +20,13 @@ from enrichment.models import JobItem
 from providers import client as client_module
 from providers import limits
 from providers.client import ProviderClient, backoff_delay, call_provider
-from providers.errors import AuthenticationError, ClientError, ProviderFailure, TemporaryError
+from providers.errors import (
+    AuthenticationError,
+    BudgetExhausted,
+    ClientError,
+    ProviderFailure,
+    TemporaryError,
+)
 from providers.models import CallStatus, ProviderCall, ProviderState
 from tests.factories import EnrichmentJobFactory
 from tests.providers import _client_support as support
@@ -526,3 +532,66 @@ def test_concurrent_identical_requests_in_two_processes_make_one_http_call():
         assert sorted(answers) == [("ada@acme.example", False), ("ada@acme.example", True)]
         assert server.count == 1
         assert sorted(r.cache_hit for r in rows(provider)) == [False, True]
+
+
+# --- Money survives Redis ---------------------------------------------------------------------------
+
+
+def test_an_answer_bought_before_redis_was_flushed_is_not_bought_again(settings):
+    import redis
+
+    from providers.models import Provider
+    from tests.providers.conftest import fixture_json
+    from tests.support.provider_server import LimitedProvider
+
+    if not settings.REDIS_URL:
+        pytest.skip("no Redis in this run")
+    question = {"first_name": "Alexis", "last_name": "Ohanian", "domain": "reddit.example"}
+    with LimitedProvider(fixture_json("hunter", "email_finder.json")) as server:
+        hunter = Provider(
+            slug="hunter", name="Hunter", adapter="hunter", base_url=f"{server.url}/v2"
+        )
+        hunter.set_credentials({"api_key": "hunter-key-1234"})
+        hunter.save()
+        first = call_provider(hunter, "find_email", question)
+
+        redis.Redis.from_url(settings.REDIS_URL).flushdb()
+        second = call_provider(hunter, "find_email", question)
+
+        assert server.count == 1
+    assert second.value("email") == first.value("email") == "alexis@reddit.com"
+    assert (first.cost, second.cost) == (Decimal("0.025"), Decimal(0))
+    assert second.extra["cache_hit"] is True
+
+
+def test_a_refused_budget_sends_nothing_and_leaves_no_ledger_row(httpserver, provider):
+    from tests.factories import BudgetFactory
+
+    BudgetFactory(limit_amount=Decimal("0.00"))
+
+    with pytest.raises(BudgetExhausted) as excinfo:
+        call(provider)
+
+    assert "organisation budget" in excinfo.value.message
+    assert httpserver.log == []
+    assert rows(provider) == []
+
+
+def test_a_paid_call_settles_its_reservation_and_links_the_ledger_row(httpserver, provider):
+    from budgets.models import SpendEntry, SpendStatus
+    from tests.factories import BudgetFactory
+
+    budget = BudgetFactory(limit_amount=Decimal("1.00"))
+    answer(httpserver)
+
+    call(provider)
+
+    (row,) = rows(provider)
+    (entry,) = SpendEntry.objects.all()
+    assert (entry.status, entry.settled_amount, entry.provider_call) == (
+        SpendStatus.SETTLED,
+        Decimal("0.0100"),
+        row,
+    )
+    budget.refresh_from_db()
+    assert (budget.spent, budget.reserved) == (Decimal("0.0100"), 0)

@@ -336,51 +336,48 @@ class ProviderClient:
         try:
             admission = limits.admit(self.limits, timeout=LIMIT_WAIT)
         except BaseException as exc:
-            budgets.spend_release(reservation)
-            ledger.discard_attempt(call)
+            with transaction.atomic():
+                budgets.spend_release(reservation)
+                ledger.discard_attempt(call)
             if isinstance(exc, ProviderError):
                 raise _NotSent(exc) from None
             raise
-        try:
-            result = self._send(this, call, admission)
-        except ProviderError as exc:
-            budgets.spend_release(reservation)
-            # A local refusal (a blocked address, offline) sent nothing: give the quota back.
-            limits.release(admission, sent=not _refused_locally(exc))
-            raise
-        except BaseException:
-            # Interrupted mid-call (a time limit): the intent row stays pending and the
-            # reservation is released by beat when it expires.
-            limits.release(admission, sent=True)
-            raise
-        limits.release(admission, sent=True)
-        budgets.spend_settle(reservation, cost=result.cost)
-        return result
-
-    def _send(self, this: _Call, call: Any, admission: limits.Admission) -> ProviderResult:
         transport = self.transport or _thread_transport(self.timeout)
         started = time.perf_counter()
         try:
             # A copy per attempt: an adapter may write to the dict it is given.
             result = self._get_adapter().call_prepared(this.op, dict(this.inputs), transport)
         except ProviderError as exc:
-            ledger.close_attempt(call, latency_ms=_since(started), error=exc)
-            self._record_breaker(exc, admission)
-            raise
+            error: ProviderError = exc
         except Exception as exc:
             # An adapter bug (a parser tripping on an unexpected shape): the row says so, and
             # the caller gets the taxonomy error it knows how to handle.
-            logger.exception(
-                "adapter failed", extra={"provider": self.provider.slug, "operation": str(this.op)}
+            logger.exception("adapter failed", extra={"provider": provider.slug, "operation": op})
+            error = ProviderFailure(
+                "malformed_response", f"{provider.slug} adapter failed: {type(exc).__name__}"
             )
-            failure = ProviderFailure(
-                "malformed_response", f"{self.provider.slug} adapter failed: {type(exc).__name__}"
-            )
-            ledger.close_attempt(call, latency_ms=_since(started), error=failure)
-            raise failure from exc
-        ledger.close_attempt(call, latency_ms=_since(started), result=result)
-        limits.record_success(self.provider.pk)
-        return result
+            error.__cause__ = exc
+        except BaseException:
+            # Interrupted mid-call (a time limit): the intent row stays pending and the
+            # reservation is released by beat when it expires.
+            limits.release(admission, sent=True)
+            raise
+        else:
+            # The attempt's final writes together: its row, its slot, its spend.
+            with transaction.atomic():
+                ledger.close_attempt(call, latency_ms=_since(started), result=result)
+                limits.release(admission, sent=True)
+                budgets.spend_settle(reservation, cost=result.cost)
+                if not admission.clean:
+                    limits.record_success(provider.pk)
+            return result
+        with transaction.atomic():
+            ledger.close_attempt(call, latency_ms=_since(started), error=error)
+            # A local refusal (a blocked address, offline) sent nothing: give the quota back.
+            limits.release(admission, sent=not _refused_locally(error))
+            budgets.spend_release(reservation)
+            self._record_breaker(error, admission)
+        raise error
 
     def _record_breaker(self, exc: ProviderError, admission: limits.Admission) -> None:
         if limits.counts_as_failure(exc):
@@ -389,7 +386,7 @@ class ProviderClient:
                 logger.warning(
                     "circuit open", extra={"provider": self.provider.slug, "error_code": exc.code}
                 )
-        elif exc.http_status is not None:
+        elif exc.http_status is not None and not admission.clean:
             # The provider answered (a 4xx): it is up, whatever it thought of the request.
             limits.record_success(self.provider.pk)
 

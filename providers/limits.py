@@ -103,6 +103,8 @@ class Admission:
     lease_token: str | None
     trial: bool
     quota_day: Any
+    #: The breaker had nothing on record when this attempt was admitted.
+    clean: bool = True
 
 
 class _Busy(Exception):  # noqa: N818 - a condition, not an error
@@ -116,7 +118,6 @@ def admit(limits: Settings, *, timeout: float) -> Admission:
     ``concurrency_limited``) or :class:`ProviderFailure` (``quota_exhausted``) without taking
     anything.
     """
-    _ensure_state(limits.provider_id)
     deadline = time.monotonic() + timeout
     pause = _SLOT_POLL[0]
     while True:
@@ -165,10 +166,9 @@ def record_success(provider_id: int) -> None:
 
 def record_failure(limits: Settings, *, trial: bool) -> str:
     """Count a failure; open the circuit at the threshold or when a trial call failed."""
-    _ensure_state(limits.provider_id)
     now = _now()
     with transaction.atomic():
-        state = ProviderState.objects.select_for_update().get(provider_id=limits.provider_id)
+        state = _locked_state(limits.provider_id)
         state.failures += 1
         if trial or state.failures >= limits.breaker_threshold:
             state.opened_until = now + timedelta(seconds=limits.breaker_cooldown)
@@ -204,9 +204,14 @@ def reset(provider: Provider) -> None:
 # --- internals -----------------------------------------------------------------------------
 
 
-def _ensure_state(provider_id: int) -> None:
-    if not ProviderState.objects.filter(provider_id=provider_id).exists():
+def _locked_state(provider_id: int) -> ProviderState:
+    """The provider's state row, locked for this transaction; made on first use."""
+    rows = ProviderState.objects.select_for_update().filter(provider_id=provider_id)
+    state = rows.first()
+    if state is None:
         ProviderState.objects.get_or_create(provider_id=provider_id)
+        state = rows.get()
+    return state
 
 
 def _try_admit(limits: Settings, timeout: float) -> tuple[Admission, float]:
@@ -217,16 +222,16 @@ def _try_admit(limits: Settings, timeout: float) -> tuple[Admission, float]:
     with transaction.atomic():
         # The row lock orders every admission of this provider (SQLite's IMMEDIATE
         # transactions lock the whole database, which orders them too).
-        state = ProviderState.objects.select_for_update().get(provider_id=limits.provider_id)
+        state = _locked_state(limits.provider_id)
         now = _now()
         changed: list[str] = []
 
         lease_token = None
         if limits.concurrency:
             leases = ProviderLease.objects.filter(provider_id=limits.provider_id)
-            leases.filter(expires_at__lte=now).delete()
-            if leases.count() >= limits.concurrency:
+            if leases.filter(expires_at__gt=now).count() >= limits.concurrency:
                 raise _Busy
+            leases.filter(expires_at__lte=now).delete()
             lease_token = secrets.token_hex(16)
 
         trial = False
@@ -282,7 +287,8 @@ def _try_admit(limits: Settings, timeout: float) -> tuple[Admission, float]:
                 token=lease_token,
                 expires_at=now + timedelta(seconds=limits.lease + wait),
             )
-    return Admission(limits.provider_id, lease_token, trial, quota_day), wait
+    clean = not (state.failures or state.opened_until or trial)
+    return Admission(limits.provider_id, lease_token, trial, quota_day, clean), wait
 
 
 def _utc_day(now: datetime) -> Any:

@@ -8,7 +8,8 @@ line. Actions:
 ``setup``     ``{"providers": [{fields..., "credentials": {...}}], "budgets": [{fields...}]}``;
 ``call``      ``{"provider": slug, "operation": op, "inputs": [{...}, ...], "threads": n,
               "start_at": unix time}``: each input once, on ``threads`` threads, starting
-              together at ``start_at``; one line per call, ``{"ok": ...}`` or ``{"error": code}``;
+              together at ``start_at``; one line per call, ``{"ok": ...}`` or ``{"error": code}``,
+              and with ``"report_cpu": true`` a last line with the process's CPU seconds;
 ``report``    ``{"provider": slug}``: the ledger, spend entries and budgets;
 ``release``   ``{"after_seconds": s}``: release reservations as beat would ``s`` seconds from now.
 """
@@ -81,9 +82,14 @@ def call(spec: dict) -> None:
     delay = spec.get("start_at", 0) - time.time()
     if delay > 0:
         time.sleep(delay)
+    cpu = time.process_time()
     with ThreadPoolExecutor(max_workers=spec.get("threads", 1)) as pool:
-        for outcome in pool.map(one, spec["inputs"]):
-            _emit(outcome)
+        outcomes = list(pool.map(one, spec["inputs"]))
+    cpu = time.process_time() - cpu
+    for outcome in outcomes:
+        _emit(outcome)
+    if spec.get("report_cpu"):
+        _emit({"cpu_s": cpu})
 
 
 def report(spec: dict) -> None:

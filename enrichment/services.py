@@ -480,6 +480,8 @@ def known_emails_from_providers(
                     extra={"provider": provider.slug, "domain": domain, "error": exc.code},
                 )
                 continue
+            if result.extra.get("synthetic"):
+                continue  # made-up addresses (the sandbox) say nothing about a real domain
             for entry in result.value("emails", []) or []:
                 if entry.get("first_name") and entry.get("last_name") and entry.get("email"):
                     known.append(

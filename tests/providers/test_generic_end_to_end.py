@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import re
 import uuid
 from typing import Any
@@ -62,14 +61,6 @@ def answer(request: Any) -> Any:
 def _online(settings):
     settings.ENRICH_OFFLINE = False
     settings.ENRICH_ALLOW_PRIVATE_NETWORKS = True
-    server_log = logging.getLogger("werkzeug")
-    server_log.addFilter(_quiet)
-    yield
-    server_log.removeFilter(_quiet)
-
-
-def _quiet(record: logging.LogRecord) -> bool:
-    return False
 
 
 @pytest.fixture

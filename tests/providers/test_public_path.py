@@ -9,7 +9,6 @@ hand, so a constructor or wiring mistake in any adapter fails these tests.
 from __future__ import annotations
 
 import json
-import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -93,16 +92,6 @@ HTTP_IDS = [case.adapter for case in CASES]
 def _online(settings):
     settings.ENRICH_OFFLINE = False
     settings.ENRICH_ALLOW_PRIVATE_NETWORKS = True  # the loopback server
-    # The loopback server logs each request on standard error, where the command's one line
-    # is checked. A filter, because the command's logging set-up re-enables every logger.
-    server_log = logging.getLogger("werkzeug")
-    server_log.addFilter(_quiet)
-    yield
-    server_log.removeFilter(_quiet)
-
-
-def _quiet(record: logging.LogRecord) -> bool:
-    return False
 
 
 def stored_provider(case: Case, httpserver: Any, **changes: Any) -> Provider:

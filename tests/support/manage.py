@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.management import execute_from_command_line
 from django.db import connections
 
@@ -22,6 +23,9 @@ def manage(monkeypatch: Any, capsys: Any, *argv: str) -> Run:
     # A command run from the command line closes every database connection when it ends;
     # here that would end the test's own transaction.
     monkeypatch.setattr(connections, "close_all", lambda: None)
+    # It also sets logging up again, with handlers on this test's captured streams, which
+    # later tests would then write to after they are closed.
+    monkeypatch.setattr(settings, "LOGGING_CONFIG", None)
     capsys.readouterr()
     try:
         execute_from_command_line(["manage.py", *argv])

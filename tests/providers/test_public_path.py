@@ -247,3 +247,29 @@ def test_providers_test_of_an_unknown_operation_fails_in_one_line(httpserver, mo
     provider = stored_provider(SANDBOX, httpserver)
     run = manage(monkeypatch, capsys, "providers", "test", provider.slug, "--operation", "fly")
     assert_one_line_failure(run, "unknown operation 'fly'")
+
+
+def test_providers_test_gives_a_generic_provider_every_canned_field_it_asks_for(
+    httpserver, monkeypatch, capsys
+):
+    case = CASES[-1]
+    httpserver.expect_request(
+        case.path, query_string={"company": "Stripe", "domain": "stripe.com", "api_key": SECRET}
+    ).respond_with_data(case.body, content_type="application/json")
+    provider = stored_provider(case, httpserver)
+    operation = provider.config["operations"]["find_email"]
+    provider.config = {
+        **provider.config,
+        "operations": {
+            "find_email": {
+                **operation,
+                "query": {"company": "{company_name}", "domain": "{domain}"},
+            }
+        },
+    }
+    provider.save()
+
+    run = manage(monkeypatch, capsys, "providers", "test", provider.slug)
+
+    assert run.status == 0, run.err
+    assert "email" in run.out and "alexis@reddit.com" in run.out

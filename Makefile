@@ -14,7 +14,9 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 UV := PATH="$$HOME/.local/bin:$$PATH" uv
 
 install:  ## Create .venv with the locked, hash-checked dependencies (this machine's Python 3.11)
-	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet --break-system-packages uv
+	@# UV looks in ~/.local/bin too, where `pip install --user` puts uv, so a second run
+	@# finds the uv the first one installed instead of installing it again.
+	@$(UV) --version >/dev/null 2>&1 || PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --user uv || PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --break-system-packages uv
 	@test -x $(PY) || $(UV) venv --quiet --python python3.11 .venv
 	@$(UV) pip sync --quiet --compile-bytecode --python $(PY) --require-hashes requirements-dev.lock
 	@echo "installed: $$($(PY) -c 'import django, sys; print("Python", sys.version.split()[0], "Django", django.get_version())')"

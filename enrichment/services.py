@@ -88,7 +88,7 @@ def domain_patterns_learn(
     """Learn the patterns of ``domains`` from stored addresses plus ``extra`` (rows of the
     file being processed, a provider's domain search), and store the result per domain."""
     domains = {d.lower() for d in domains if d}
-    extra = [k for k in extra if k.email.rsplit("@", 1)[-1].lower() in domains]
+    extra = [k for k in extra if k.domain in domains]
     learned = learn_patterns_by_domain([*known_emails_for_domains(domains), *extra])
     for domain, pattern in learned.items():
         DomainPattern.objects.update_or_create(
@@ -480,6 +480,8 @@ def known_emails_from_providers(
                     extra={"provider": provider.slug, "domain": domain, "error": exc.code},
                 )
                 continue
+            if result.extra.get("synthetic"):
+                continue  # made-up addresses (the sandbox) say nothing about a real domain
             for entry in result.value("emails", []) or []:
                 if entry.get("first_name") and entry.get("last_name") and entry.get("email"):
                     known.append(

@@ -38,6 +38,8 @@ EMAIL_STATUS_MAP = {
     "webmail": "risky",
     "unknown": "unknown",
 }
+#: ``email_source`` of a verdict our own DNS and SMTP checks reached (enrichment.batch).
+CHECKED_HERE = frozenset({"input", "pattern", "pattern+smtp"})
 #: Errors after which asking the same provider again this run is pointless.
 FATAL_CODES = {
     "invalid_key",
@@ -138,6 +140,9 @@ def fill_lead(
             value = result.fields[wanted]
             if value.value in (None, "", []) or value.confidence < step.min_confidence:
                 continue
+            if wanted == "email" and result.extra.get("synthetic") and _checked_here(lead):
+                # Made-up data (the sandbox) never replaces what DNS or SMTP said.
+                continue
             answers[wanted] = FieldAnswer(
                 value.value, value.confidence, step.provider.slug, dict(result.extra)
             )
@@ -146,6 +151,11 @@ def fill_lead(
                 answers["email"].extra["email_status"] = status.value if status else "unknown"
             break
     return answers
+
+
+def _checked_here(lead: Lead) -> bool:
+    """Whether the lead's email verdict comes from our own DNS (and SMTP) checks."""
+    return bool(lead.result.get("email_status")) and lead.result.get("email_source") in CHECKED_HERE
 
 
 def _ask(step: Step, op: Operation, inputs: dict, lead: Lead, job_item) -> ProviderResult | None:

@@ -166,7 +166,9 @@ class ProviderAdmin(admin.ModelAdmin):
             self.message_user(
                 request,
                 f"{provider.slug} {outcome.operation}: {outcome.status} in "
-                f"{outcome.latency_ms:.0f} ms ({fields}){' — ' + outcome.error if outcome.error else ''}",
+                f"{outcome.latency_ms:.0f} ms ({fields})"
+                f"{' [synthetic: made-up sandbox data]' if outcome.synthetic else ''}"
+                f"{' — ' + outcome.error if outcome.error else ''}",
                 messages.SUCCESS if outcome.ok else messages.ERROR,
             )
 

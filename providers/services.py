@@ -135,34 +135,59 @@ def provider_import(data: Any) -> tuple[int, int]:
 
 @dataclass
 class ConnectionTest:
+    """What one test call gave: ``ok`` is False for any error, ``synthetic`` when the answer
+    is made-up data (the sandbox)."""
+
     ok: bool
     operation: str
     latency_ms: float
     status: str
     fields: dict[str, Any]
     error: str = ""
+    synthetic: bool = False
+
+
+def _test_inputs(provider: Provider, op: Operation) -> dict[str, str]:
+    """The canned input for ``op``. A generic provider may need any canonical field, so it
+    gets the whole canned person (the built-in adapters get exactly the documented input)."""
+    if provider.adapter != "generic":
+        return CANNED_INPUTS[op]
+    everything: dict[str, str] = {}
+    for inputs in CANNED_INPUTS.values():
+        everything.update(inputs)
+    return {**everything, **CANNED_INPUTS[op]}
 
 
 def provider_test_connection(provider: Provider, operation: str | None = None) -> ConnectionTest:
-    """Make one real call with a canned input, bypassing the cache."""
+    """Make one real call with a canned input, bypassing the cache.
+
+    ``ValueError`` when there is nothing to test (an unknown operation, none configured).
+    """
     from providers.client import call_provider
 
     adapter_class = get_adapter_class(provider.adapter)
-    ops = [Operation(operation)] if operation else list(adapter_class.operations)
+    if operation:
+        try:
+            ops = [Operation(operation)]
+        except ValueError:
+            known = ", ".join(o.value for o in Operation)
+            raise ValueError(f"unknown operation {operation!r} (use one of {known})") from None
+    else:
+        ops = list(adapter_class.operations)
+        if not ops and provider.adapter == "generic":
+            configured = (provider.config or {}).get("operations") or {}
+            ops = [Operation(o) for o in configured if o in {op.value for op in Operation}]
     if not ops:
-        if provider.adapter == "generic":
-            ops = [Operation(o) for o in (provider.config.get("operations") or {})]
-        if not ops:
-            raise ValueError(f"{provider.slug} supports no operation")
+        raise ValueError(f"{provider.slug} supports no operation")
     op = ops[0]
     started = time.perf_counter()
     try:
         result: ProviderResult = call_provider(
-            provider, op, CANNED_INPUTS[op], use_cache=False, max_attempts=1
+            provider, op, _test_inputs(provider, op), use_cache=False, max_attempts=1
         )
     except ProviderError as exc:
         return ConnectionTest(
-            ok=exc.kind != "authentication" and exc.code not in {"network", "timeout"},
+            ok=False,
             operation=op,
             latency_ms=(time.perf_counter() - started) * 1000,
             status=f"{exc.kind}:{exc.code}",
@@ -177,4 +202,5 @@ def provider_test_connection(provider: Provider, operation: str | None = None) -
         fields={
             k: {"value": v.value, "confidence": v.confidence} for k, v in result.fields.items()
         },
+        synthetic=bool(result.extra.get("synthetic")),
     )

@@ -20,14 +20,12 @@ import phonenumbers
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
 from jsonpath_ng.ext import parse as jsonpath_parse
 
+from enrichment.emails.domains import normalise_domain
 from providers.adapters.base import (
     CANONICAL_FIELDS,
     RESULT_FIELDS,
     SEARCH_PARAMETERS,
     Operation,
-)
-from providers.adapters.values import (
-    normalise_domain,
 )
 
 # Upper bounds of the size bands every export and filter uses (LinkedIn's bands).
@@ -179,7 +177,7 @@ def _upper(value: Any) -> Any:
 
 
 def _domain(value: Any) -> Any:
-    return normalise_domain(value) or None if isinstance(value, str) else value
+    return normalise_domain(value) if isinstance(value, str) else value
 
 
 def _first(value: Any) -> Any:

@@ -37,11 +37,15 @@ class InvalidDomain(ValueError):
 # --- domains ------------------------------------------------------------------------------
 
 
-def clean_domain(raw: str) -> str:
+def clean_domain(raw: str, *, keep_www: bool = False) -> str:
     """Reduce a URL, an address or a hand-typed domain to a lower-case ASCII host name.
 
+    The one domain normaliser: lead domains, pattern keys, MX look-ups, provider inputs and
+    their cache keys all go through it (or :func:`normalise_domain`), so they agree.
+
     ``"https://user@WWW.Bücher.de:443/team?x=1"`` → ``"xn--bcher-kva.de"``. Removes the scheme,
-    user-info, port, path, query, a leading ``www.`` and a trailing dot, and IDNA-encodes
+    user-info, port, path, query, a leading ``www.`` (unless ``keep_www``: the domain of an
+    address or a mail host is a DNS name to use as it is) and a trailing dot, and IDNA-encodes
     international names. Raises :class:`InvalidDomain` for anything that is not a public
     host name (IP addresses, single labels, bad characters).
     """
@@ -69,7 +73,8 @@ def clean_domain(raw: str) -> str:
         pass
     else:
         raise InvalidDomain(f"{raw!r} is an IP address, not a domain")
-    host = _WWW_RE.sub("", host)
+    if not keep_www and "." in _WWW_RE.sub("", host):  # "www.com" is a name, not a prefix
+        host = _WWW_RE.sub("", host)
     try:
         ascii_host = idna.encode(host, uts46=True).decode("ascii")
     except idna.IDNAError as exc:
@@ -85,6 +90,16 @@ def clean_domain(raw: str) -> str:
     if labels[-1].isdigit():
         raise InvalidDomain(f"{raw!r} has a numeric top-level domain")
     return ascii_host
+
+
+@functools.lru_cache(maxsize=4096)
+def normalise_domain(raw: str, *, keep_www: bool = False) -> str | None:
+    """:func:`clean_domain`, or None when ``raw`` is not a domain: for values that may be
+    anything (a CSV cell, a provider's website field, a template's input)."""
+    try:
+        return clean_domain(raw, keep_www=keep_www)
+    except InvalidDomain:
+        return None
 
 
 @functools.cache

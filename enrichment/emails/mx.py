@@ -42,6 +42,8 @@ from django.conf import settings
 from django.core.cache import BaseCache
 from django.db import models
 
+from enrichment.emails.domains import normalise_domain
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -124,19 +126,6 @@ class MxResult:
             reason=data["reason"],
             checked_at=datetime.fromisoformat(data["checked_at"]),
         )
-
-
-def normalize_domain(domain: str) -> str | None:
-    """The ASCII (IDNA) lower-case form of ``domain`` without the final dot, or None if it
-    cannot be a DNS name (empty, empty label, label over 63 or name over 255 octets)."""
-    text = domain.strip().rstrip(".").lower()
-    if not text:
-        return None
-    try:
-        name = dns.name.from_text(text)
-    except (dns.exception.DNSException, UnicodeError):
-        return None
-    return name.to_text(omit_final_dot=True).lower()
 
 
 def parse_nameserver(text: str) -> dns.nameserver.Do53Nameserver:
@@ -232,7 +221,7 @@ class MxResolver:
         """Results keyed by each domain exactly as given; every distinct (normalised) domain is
         looked up at most once, with at most ``concurrency`` look-ups in flight."""
         given = list(dict.fromkeys(domains))
-        normalized = {d: normalize_domain(d) for d in given}
+        normalized = {d: normalise_domain(d, keep_www=True) for d in given}
         found: dict[str, MxResult] = {}
 
         wanted = {n for n in normalized.values() if n is not None}
@@ -268,7 +257,7 @@ class MxResolver:
             return (str(ipaddress.ip_address(host.strip("[]"))),)
         except ValueError:
             pass
-        norm = normalize_domain(host)
+        norm = normalise_domain(host, keep_www=True)
         if norm is None or self.offline:
             return ()
         memo = self._from_memo({norm}, ADDRESS_CACHE_KEY_PREFIX)
@@ -285,7 +274,7 @@ class MxResolver:
 
     def forget(self, domain: str) -> None:
         """Drop a domain from both caches (after a bounce says our answer was stale)."""
-        norm = normalize_domain(domain)
+        norm = normalise_domain(domain, keep_www=True)
         if norm is None:
             return
         with self._memo_lock:

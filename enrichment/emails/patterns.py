@@ -43,6 +43,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from enrichment.emails.domains import normalise_domain
 from enrichment.emails.names import InvalidName, VariantKind, parse_name_parts
 from enrichment.emails.permutations import (
     PATTERN_NAMES,
@@ -85,7 +86,9 @@ class KnownEmail:
 
     @property
     def domain(self) -> str:
-        return self.email.rpartition("@")[2].strip().lower().rstrip(".")
+        """The pattern key: the address's domain cleaned as a lead's domain is, so the two
+        match however either was typed ("" when it is not a domain)."""
+        return normalise_domain(self.email.rpartition("@")[2]) or ""
 
 
 @dataclass(frozen=True)

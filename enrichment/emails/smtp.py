@@ -42,7 +42,8 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import BaseCache
 
-from enrichment.emails.mx import MxResolver, MxResult, normalize_domain
+from enrichment.emails.domains import normalise_domain
+from enrichment.emails.mx import MxResolver, MxResult
 from enrichment.emails.smtp_replies import (
     RcptOutcome,
     RcptReason,
@@ -214,7 +215,7 @@ class SmtpProber:
 
     def probe(self, domain: str, emails: list[str], mx: MxResult) -> DomainProbe:
         """Probe ``emails`` (all at ``domain``) on one connection to the domain's best MX."""
-        domain = normalize_domain(domain) or domain.strip().lower()
+        domain = normalise_domain(domain, keep_www=True) or domain.strip().lower()
         emails = list(dict.fromkeys(emails))
         provider = accepts_all_provider_for(mx)
         untested = CatchAllVerdict(None, None, provider is not None, provider, "")
@@ -496,7 +497,7 @@ def _smtp_address(email: str) -> str | None:
     local, _, domain = email.rpartition("@")
     if not local.isascii():
         return None
-    return f"{local}@{normalize_domain(domain) or domain}"
+    return f"{local}@{normalise_domain(domain, keep_www=True) or domain}"
 
 
 def _text(message: bytes | str) -> str:

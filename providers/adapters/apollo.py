@@ -57,6 +57,7 @@ from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
+from enrichment.emails.domains import normalise_domain
 from providers.adapters.base import (
     Adapter,
     EmailStatus,
@@ -72,7 +73,6 @@ from providers.adapters.base import (
 from providers.adapters.values import (
     first_str,
     join_names,
-    normalise_domain,
     to_decimal,
 )
 from providers.errors import ClientError, ErrorKind, ProviderError

@@ -21,6 +21,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from enrichment.emails.domains import normalise_domain
 from providers.adapters.base import (
     Adapter,
     EmailStatus,
@@ -36,7 +37,6 @@ from providers.adapters.base import (
 from providers.adapters.values import (
     ensure_mapping,
     first_str,
-    normalise_domain,
 )
 from providers.errors import ClientError, ProviderFailure
 

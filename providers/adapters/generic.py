@@ -162,9 +162,16 @@ class GenericAdapter(Adapter):
     )
 
     def __init__(
-        self, *, base_url: str | None = None, credentials: Any, config: Any = None
+        self,
+        *,
+        base_url: str | None = None,
+        credentials: Any,
+        config: Any = None,
+        provider_id: int | None = None,
     ) -> None:
-        super().__init__(base_url=base_url, credentials=credentials, config=config)
+        super().__init__(
+            base_url=base_url, credentials=credentials, config=config, provider_id=provider_id
+        )
         self.config_errors = validate_generic_config(self.config)
         self.auth: dict[str, Any] = dict(self.config.get("auth") or {"type": "none"})
         self._paths: dict[str, Any] = {}

@@ -49,6 +49,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from enrichment.emails.domains import normalise_domain
 from providers.adapters.base import (
     Adapter,
     EmailStatus,
@@ -63,7 +64,6 @@ from providers.adapters.base import (
 from providers.adapters.values import (
     dig,
     first_str,
-    normalise_domain,
 )
 from providers.errors import ProviderFailure
 from providers.transforms import employee_band, phone_e164

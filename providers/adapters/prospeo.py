@@ -26,6 +26,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from enrichment.emails.domains import normalise_domain
 from providers.adapters.base import (
     Adapter,
     EmailStatus,
@@ -40,7 +41,6 @@ from providers.adapters.base import (
 )
 from providers.adapters.values import (
     first_str,
-    normalise_domain,
     parse_retry_after,
 )
 from providers.errors import (

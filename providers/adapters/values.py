@@ -14,24 +14,15 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from enrichment.emails.domains import normalise_domain
 from providers.errors import ProviderFailure
 
 #: Inputs compared case-insensitively (so they share a cache entry whatever their case).
 CASE_INSENSITIVE_INPUTS = frozenset({"email", "personal_email", "domain", "linkedin_url"})
-_DOMAIN_PREFIX_RE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:www\.)?", re.IGNORECASE)
 
 
 def is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str | list | tuple | dict) and len(value) == 0)
-
-
-def normalise_domain(value: str) -> str:
-    """``"https://www.Acme.com/about"`` → ``"acme.com"``; an email gives its domain."""
-    value = value.strip().lower()
-    if "@" in value and "/" not in value:
-        value = value.rsplit("@", 1)[1]
-    value = _DOMAIN_PREFIX_RE.sub("", value)
-    return value.split("/", 1)[0].split("?", 1)[0].split(":", 1)[0].rstrip(".")
 
 
 def normalise_linkedin_url(value: str) -> str:

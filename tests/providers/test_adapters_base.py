@@ -24,7 +24,6 @@ from providers.adapters.base import (
     Transport,
 )
 from providers.adapters.values import (
-    normalise_domain,
     normalise_inputs,
     parse_retry_after,
 )
@@ -274,7 +273,15 @@ def test_field_confidence_must_be_a_percentage():
     ],
 )
 def test_domains_are_normalised(value, domain):
-    assert normalise_domain(value) == domain
+    assert normalise_inputs({"domain": value}) == {"domain": domain}
+
+
+def test_a_domain_input_is_normalised_as_a_leads_domain_is():
+    # The cache key of a question about bücher.de is the one the finder's domain gives.
+    assert normalise_inputs({"domain": "https://www.Bücher.de/"}) == {"domain": "xn--bcher-kva.de"}
+    assert normalise_inputs({"domain": "Acme Inc", "company_name": "Acme"}) == {
+        "company_name": "Acme"
+    }
 
 
 def test_linkedin_urls_are_normalised_and_blank_values_dropped():

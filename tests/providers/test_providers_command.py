@@ -86,7 +86,7 @@ def test_list_shows_limits_and_health():
 def test_test_makes_one_call_and_prints_mapped_fields():
     ProviderFactory(slug="sandbox", adapter="sandbox")
     out = _run("test", "sandbox")
-    assert "status   : found" in out
+    assert out.startswith("sandbox (sandbox) find_email: found in ")
     assert "email" in out
 
 

@@ -96,17 +96,19 @@ class Command(BaseCommand):
         try:
             outcome = services.provider_test_connection(provider, operation)
         except ValueError as exc:
-            raise CommandError(str(exc)) from None
-        self.stdout.write(f"provider : {provider.slug} ({provider.adapter})")
-        self.stdout.write(f"operation: {outcome.operation}")
-        self.stdout.write(f"status   : {outcome.status}")
-        self.stdout.write(f"latency  : {outcome.latency_ms:.0f} ms")
-        if outcome.error:
-            self.stdout.write(f"error    : {outcome.error}")
-        for field, value in outcome.fields.items():
-            self.stdout.write(f"  {field:<18} {value['value']!s:<40} ({value['confidence']})")
+            raise CommandError(f"{provider.slug}: {exc}") from None
+        where = f"{provider.slug} ({provider.adapter}) {outcome.operation}"
         if not outcome.ok:
-            raise CommandError(f"connection test failed: {outcome.status}")
+            # One line: the error's message is the provider's own words, masked and clipped.
+            reason = " ".join(outcome.error.split())
+            raise CommandError(f"{where} failed: {outcome.status}: {reason}")
+        line = f"{where}: {outcome.status} in {outcome.latency_ms:.0f} ms"
+        if outcome.synthetic:
+            line += " [synthetic: made-up sandbox data, not a real person or company]"
+        self.stdout.write(line)
+        for field, value in outcome.fields.items():
+            shown = " ".join(str(value["value"]).split())
+            self.stdout.write(f"  {field:<20} {shown:<40} ({value['confidence']})")
 
 
 def _json(value) -> str:

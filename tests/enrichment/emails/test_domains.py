@@ -8,6 +8,7 @@ from enrichment.emails.domains import (
     is_disposable,
     is_free_mail,
     is_role_account,
+    normalise_domain,
     registrable_domain,
     suggest_typo,
 )
@@ -54,6 +55,32 @@ def test_it_cleans_domains(raw, cleaned):
 def test_it_rejects_what_is_not_a_domain(raw, message):
     with pytest.raises(InvalidDomain, match=message):
         clean_domain(raw)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("Acme.TEST.", "acme.test"),
+        ("  acme.test ", "acme.test"),
+        ("bücher.example", "xn--bcher-kva.example"),
+        ("https://www.Acme.com/about?x=1", "acme.com"),
+        ("jane@Acme.co.uk", "acme.co.uk"),
+        ("www.com", "www.com"),  # a name, not a www. prefix
+        ("", None),
+        ("a..b", None),
+        ("x" * 64 + ".test", None),
+        ("Acme Inc", None),
+        ("localhost", None),
+    ],
+)
+def test_normalise_domain_is_clean_domain_or_none(given, expected):
+    assert normalise_domain(given) == expected
+
+
+def test_the_domain_of_an_address_or_a_mail_host_keeps_its_www():
+    assert normalise_domain("WWW.Bücher.de.", keep_www=True) == "www.xn--bcher-kva.de"
+    assert clean_domain("www.acme.com", keep_www=True) == "www.acme.com"
+    assert clean_domain("www.acme.com") == "acme.com"
 
 
 def test_invalid_domain_is_a_value_error():

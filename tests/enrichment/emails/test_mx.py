@@ -18,7 +18,6 @@ from enrichment.emails.mx import (
     MxResolver,
     MxResult,
     MxStatus,
-    normalize_domain,
     parse_nameserver,
 )
 
@@ -59,21 +58,6 @@ def server(dns_server):
 
 
 # --- pure helpers -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("given", "expected"),
-    [
-        ("Acme.TEST.", "acme.test"),
-        ("  acme.test ", "acme.test"),
-        ("bücher.example", "xn--bcher-kva.example"),
-        ("", None),
-        ("a..b", None),
-        ("x" * 64 + ".test", None),
-    ],
-)
-def test_it_normalizes_domains_to_lower_case_ascii(given, expected):
-    assert normalize_domain(given) == expected
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from enrichment.emails.domains import clean_domain
 from enrichment.emails.names import parse_name
 from enrichment.emails.patterns import (
     BOUNCE_FLOOR,
@@ -234,3 +235,14 @@ def test_it_serializes_spelling_conventions():
     learned = learn_domain_patterns([KnownEmail("m.sar@acme.nl", "Marco", "van der Sar")])
     assert learned.spelling_hits == {"surname_without_particle": 1.0}
     assert DomainPattern.from_dict(json.loads(json.dumps(learned.to_dict()))) == learned
+
+
+def test_pattern_keys_match_a_leads_domain_however_it_was_typed():
+    learned = learn_patterns_by_domain(
+        [
+            KnownEmail("jan.mueller@Bücher.DE.", "Jan", "Müller"),
+            KnownEmail("eva.schmidt@xn--bcher-kva.de", "Eva", "Schmidt"),
+        ]
+    )
+    assert list(learned) == [clean_domain("https://www.bücher.de/team")]
+    assert learned["xn--bcher-kva.de"].support == 2

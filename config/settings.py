@@ -262,6 +262,8 @@ ENRICH_OFFLINE = env.bool("ENRICH_OFFLINE", default=False)
 # Off by default: user-supplied URLs resolving to private/loopback/link-local are refused.
 ENRICH_ALLOW_PRIVATE_NETWORKS = env.bool("ENRICH_ALLOW_PRIVATE_NETWORKS", default=False)
 ENRICH_SMTP_PROBE = env.bool("ENRICH_SMTP_PROBE", default=False)
+# Per user, for API requests that probe over SMTP (DRF rate syntax: "30/hour", "5/minute").
+ENRICH_SMTP_PROBE_RATE = env.str("ENRICH_SMTP_PROBE_RATE", default="30/hour")
 ENRICH_SMTP_HELO = env.str("ENRICH_SMTP_HELO", default="localhost")
 ENRICH_SMTP_FROM = env.str("ENRICH_SMTP_FROM", default="")
 ENRICH_SMTP_PORT = env.int("ENRICH_SMTP_PORT", default=25)

@@ -164,7 +164,10 @@ class ProviderAdmin(admin.ModelAdmin):
             if k not in {"slug", "since"}
         )
 
-    @admin.action(description="Test connection (one real call with a canned input)")
+    # A real call costs money: the change permission, not only view, may make it.
+    @admin.action(
+        description="Test connection (one real call with a canned input)", permissions=["change"]
+    )
     def test_connection(self, request, queryset):
         from providers.services import provider_test_connection
 

@@ -25,6 +25,10 @@ if "REDIS_URL" not in os.environ and _reachable("127.0.0.1", 6379):
     os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/15"
 os.environ.setdefault("ENRICH_ALLOW_PRIVATE_NETWORKS", "true")
 os.environ.setdefault("DEBUG", "true")
+# No `.env` (make run's development file) reaches the tests: they see only the environment.
+os.environ["ENV_FILE"] = ""
+# A key for the test database's credentials only, which are never real ones.
+os.environ.setdefault("FIELD_ENCRYPTION_KEY", "dGVzdC1vbmx5LWtleS1ub3QtYS1yZWFsLXNlY3JldCE=")
 
 from config.settings import *  # noqa: E402,F403
 

@@ -1,4 +1,9 @@
-"""Django's Redis cache backend with one Redis client per connection pool.
+"""Django's Redis cache backend with one Redis client per connection pool, whose ``clear()``
+deletes only its own keys.
+
+Django's ``clear()`` is a ``FLUSHDB``: on the Redis database the Celery broker, the channel
+layer and the provider client also use, it would drop queued jobs and paid answers. Here it
+deletes the keys under the cache's ``KEY_PREFIX`` only, so nothing else is within its reach.
 
 Django's ``RedisCacheClient.get_client`` builds a new ``redis.Redis`` for every cache operation.
 The connection is pooled, but the client object is not: constructing it copies redis-py's
@@ -10,6 +15,7 @@ is kept and reused.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import redis
@@ -32,8 +38,24 @@ class SharedClientRedisCacheClient(RedisCacheClient):
 
 
 class RedisCache(DjangoRedisCache):
-    """``django.core.cache.backends.redis.RedisCache`` reusing its Redis clients."""
+    """``django.core.cache.backends.redis.RedisCache`` reusing its Redis clients, clearing
+    only the keys under its own prefix."""
 
     def __init__(self, server: str | list[str], params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = SharedClientRedisCacheClient
+
+    def clear(self) -> bool:
+        client = self._cache.get_client(None, write=True)
+        # Django's key function writes "<prefix>:<version>:<key>"; glob characters in the
+        # prefix are escaped so the pattern matches it literally.
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.key_prefix) + ":*"
+        batch: list[bytes] = []
+        for key in client.scan_iter(match=pattern, count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                client.unlink(*batch)
+                batch.clear()
+        if batch:
+            client.unlink(*batch)
+        return True

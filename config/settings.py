@@ -139,6 +139,8 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 if REDIS_URL:
+    # One Redis database for the broker, results, channels and cache: the cache's clear()
+    # deletes only its own "lf:" keys (config/cache.py), never queued jobs or anything else.
     CACHES = {
         "default": {
             "BACKEND": "config.cache.RedisCache",
@@ -244,6 +246,14 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=15 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=14 * 60)
+# Redis redelivers a task not acknowledged within the visibility timeout (tasks are acknowledged
+# when they finish): the longest task (the hard limit) plus a margin, so a task whose worker was
+# killed runs again within minutes rather than Celery's default hour, and none still running is
+# sent twice. A delayed task is held unacknowledged until it is due, so countdowns are capped
+# below it (CELERY_MAX_COUNTDOWN, see enrichment.tasks).
+CELERY_VISIBILITY_TIMEOUT = CELERY_TASK_TIME_LIMIT + 2 * 60
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_MAX_COUNTDOWN = CELERY_TASK_TIME_LIMIT
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = timedelta(days=1)

@@ -36,8 +36,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 
 if REDIS_URL:  # noqa: F405
-    # Tests clear the cache (FLUSHDB); keep the broker and results in a database of their own
-    # so a clear never drops a queued task of a worker test running at the same time.
+    # Tests empty their Redis database (tests/support/redis_db.py); keep the broker and results
+    # in a database of their own so that never drops a queued task of a worker test.
     CELERY_BROKER_URL = CELERY_RESULT_BACKEND = REDIS_URL.rsplit("/", 1)[0] + "/13"  # noqa: F405
 
 # Ledger rows go straight to the table, inside each test's transaction. The client's tests turn

@@ -26,11 +26,11 @@ def _leads(n=1):
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     # Provider answers are cached across calls by design; each test asks anew.
-    from django.core.cache import cache
+    from tests.support.redis_db import flush_suite_redis
 
-    cache.clear()
+    flush_suite_redis()
     yield
-    cache.clear()
+    flush_suite_redis()
 
 
 @pytest.fixture

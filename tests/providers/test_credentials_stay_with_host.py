@@ -12,13 +12,13 @@ from io import StringIO
 
 import pytest
 from django.contrib.messages import get_messages
-from django.core.cache import cache
 from django.core.management import call_command
 
 from providers.client import call_provider
 from providers.models import Provider
 from tests.factories import ProviderFactory
 from tests.providers.conftest import fixture_bytes
+from tests.support.redis_db import flush_suite_redis
 
 pytestmark = pytest.mark.django_db
 
@@ -127,7 +127,7 @@ def test_a_key_echoed_in_another_letter_case_is_masked_everywhere(httpserver):
     provider = ProviderFactory(slug="hunter", adapter="hunter", base_url=httpserver.url_for("/v2"))
     provider.set_credentials({"api_key": KEY})
     provider.save()
-    cache.clear()
+    flush_suite_redis()
     inputs = {"first_name": "Alexis", "last_name": "Ohanian", "domain": "reddit.com"}
 
     first = call_provider(provider, "find_email", inputs)

@@ -77,9 +77,9 @@ def test_a_fingerprint_search_in_the_call_ledger_is_exact(alice_client):
 
 
 def test_the_test_connection_action_reports_each_provider(alice_client):
-    from django.core.cache import cache
+    from tests.support.redis_db import flush_suite_redis
 
-    cache.clear()
+    flush_suite_redis()
     provider = ProviderFactory(slug="sandbox", adapter="sandbox")
     response = alice_client.post(
         "/admin/providers/provider/",

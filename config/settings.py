@@ -252,7 +252,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=14 
 # sent twice. A delayed task is held unacknowledged until it is due, so countdowns are capped
 # below it (CELERY_MAX_COUNTDOWN, see enrichment.tasks).
 CELERY_VISIBILITY_TIMEOUT = CELERY_TASK_TIME_LIMIT + 2 * 60
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Only Redis reads it (kombu's SQLAlchemy transport hands its options to create_engine).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_MAX_COUNTDOWN = CELERY_TASK_TIME_LIMIT
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -92,3 +92,26 @@ def test_greylist_retries_are_never_delayed_past_the_visibility_timeout(
         settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
         > settings.CELERY_MAX_COUNTDOWN
     )
+
+
+def test_the_embedded_broker_still_connects(tmp_path):
+    # The visibility timeout is a Redis option: the SQLite broker would refuse it.
+    script = (
+        "import django; django.setup()\n"
+        "from config.celery import app\n"
+        "with app.connection_for_write() as conn:\n"
+        "    conn.ensure_connection(max_retries=1)\n"
+        "    with conn.SimpleQueue('celery') as queue:\n"
+        "        print('connected', queue.qsize() >= 0)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "CELERY_BROKER_URL"}}
+    result = subprocess.run(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings", "ENV_FILE": "", "DEBUG": "true"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "connected True" in result.stdout

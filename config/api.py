@@ -16,6 +16,10 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):
+        # Raised by Django while DRF reads the body; DRF would let it through as a crash.
+        code, message = _STATUS_ERRORS[413]
+        return Response({"error": code, "message": message}, status=413)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -165,18 +165,20 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-def _validate_entry(index: int, entry: Any) -> tuple[dict[str, Any] | None, list[str]]:
-    """(values, problems) for one entry; values is None when it cannot be read at all."""
+def _validate_entry(index: int, entry: Any) -> tuple[dict[str, Any] | None, list[str], set[str]]:
+    """(values, problems, fields with a problem) for one entry; values is None when it cannot
+    be read at all. Values hold only the fields that passed these checks."""
     where = f"providers[{index}]"
     if not isinstance(entry, dict):
-        return None, [f"{where}: expected an object"]
+        return None, [f"{where}: expected an object"], set()
     slug = entry.get("slug")
     if not isinstance(slug, str) or not slug:
-        return None, [f"{where}: 'slug' is required"]
+        return None, [f"{where}: 'slug' is required"], set()
     where = f"provider {slug[:64]!r}"
     if _has_nul(entry):
-        return None, [f"{where}: a value contains a NUL character"]
+        return None, [f"{where}: a value contains a NUL character"], set()
     problems: list[str] = []
+    bad: set[str] = set()
     if any(k in entry for k in ("credentials", "credentials_encrypted", "api_key")):
         problems.append(f"{where}: credentials cannot be imported; set them in the admin")
     values: dict[str, Any] = {"slug": slug}
@@ -184,6 +186,7 @@ def _validate_entry(index: int, entry: Any) -> tuple[dict[str, Any] | None, list
         if name in entry:
             if not isinstance(entry[name], kind) or (kind is int and isinstance(entry[name], bool)):
                 problems.append(f"{where}: {name!r} has the wrong type")
+                bad.add(name)
             else:
                 values[name] = entry[name]
     for name in _DECIMAL_FIELDS:
@@ -195,27 +198,34 @@ def _validate_entry(index: int, entry: Any) -> tuple[dict[str, Any] | None, list
                 number = None
             if number is None or isinstance(value, bool) or not number.is_finite():
                 problems.append(f"{where}: {name!r} is not a number")
+                bad.add(name)
             else:
                 values[name] = number
     adapter = values.get("adapter")
     if not adapter:
-        problems.append(f"{where}: 'adapter' is required")
+        if "adapter" not in bad:
+            problems.append(f"{where}: 'adapter' is required")
+        bad.add("adapter")
     else:
         try:
             get_adapter_class(adapter)
         except (KeyError, ValueError):
             problems.append(f"{where}: unknown adapter {adapter[:64]!r}")
+            bad.add("adapter")
         if adapter == "generic":
             from providers.transforms import validate_generic_config
 
-            problems += [f"{where}: {e}" for e in validate_generic_config(values.get("config", {}))]
+            config_problems = validate_generic_config(values.get("config", {}))
+            problems += [f"{where}: {e}" for e in config_problems]
+            if config_problems:
+                bad.add("config")
     values.setdefault("name", slug)
-    return values, problems
+    return values, problems, bad
 
 
-def _model_problems(where: str, provider: Provider) -> list[str]:
+def _model_problems(where: str, provider: Provider, exclude: set[str]) -> list[str]:
     try:
-        provider.full_clean()
+        provider.full_clean(exclude=exclude)
     except ValidationError as exc:
         return [
             f"{where}: {field}: {message}" if field != NON_FIELD_ERRORS else f"{where}: {message}"
@@ -241,9 +251,9 @@ def provider_import(data: Any) -> ImportOutcome:
     staged: list[tuple[Provider, bool, bool]] = []
     seen: set[str] = set()
     for index, entry in enumerate(data["providers"]):
-        values, entry_problems = _validate_entry(index, entry)
+        values, entry_problems, bad = _validate_entry(index, entry)
         problems += entry_problems
-        if values is None or entry_problems:
+        if values is None:
             continue
         slug = values["slug"]
         where = f"provider {slug[:64]!r}"
@@ -255,9 +265,10 @@ def provider_import(data: Any) -> ImportOutcome:
         provider = Provider(**values) if existing is None else Provider.objects.get(pk=existing.pk)
         for name, value in values.items():
             setattr(provider, name, value)
-        model_problems = _model_problems(where, provider)
+        # The model's own validation, on every field not already found wrong above.
+        model_problems = _model_problems(where, provider, exclude=bad)
         problems += model_problems
-        if model_problems:
+        if entry_problems or model_problems:
             continue
         moved = existing is not None and credentials_leave_host(before=existing, after=provider)
         staged.append((provider, existing is None, moved))

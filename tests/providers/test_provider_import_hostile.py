@@ -55,7 +55,7 @@ def test_a_hostile_file_gets_a_clear_answer_and_changes_nothing(tmp_path, conten
 
 def test_it_reports_every_problem_one_line_each(tmp_path):
     entries = [
-        _entry(concurrency=0, base_url="javascript:alert(1)"),
+        _entry(concurrency=0, base_url="javascript:alert(1)", price_per_call="NaN"),
         {"slug": "other", "adapter": "no-such-adapter"},
         _entry(slug="fine"),
     ]
@@ -63,7 +63,8 @@ def test_it_reports_every_problem_one_line_each(tmp_path):
         call_command("providers", "import", _file(tmp_path, entries), stdout=StringIO())
     lines = str(raised.value).splitlines()
     assert lines[0].endswith("nothing was imported:")
-    assert len(lines) == 4, lines
+    assert len(lines) == 5, lines
+    assert "provider 'hunter': 'price_per_call' is not a number" in lines
     assert any(line.startswith("provider 'hunter': concurrency:") for line in lines)
     assert any(line.startswith("provider 'hunter': base_url:") for line in lines)
     assert any("unknown adapter 'no-such-adapter'" in line for line in lines)

@@ -29,10 +29,20 @@ lock:  ## Re-resolve pyproject.toml into the two hash-pinned lock files
 migrate: install
 	@$(PY) manage.py migrate --no-input -v0
 
-demo: migrate  ## Demo admin, sandbox provider, sample leads
+# Development mode is asked for, never the default: written once, never overwritten, so the
+# keys that encrypt stored credentials stay the same from one run to the next.
+.env:
+	@umask 077 && python3 -c 'import base64, os, secrets; \
+	  print("# Written once by make run: development mode on this machine; keep it private."); \
+	  print("DEBUG=true"); \
+	  print("SECRET_KEY=" + secrets.token_urlsafe(50)); \
+	  print("FIELD_ENCRYPTION_KEY=" + base64.urlsafe_b64encode(os.urandom(32)).decode())' > $@.tmp \
+	  && mv $@.tmp $@ && echo "wrote $@ (DEBUG on, generated SECRET_KEY and FIELD_ENCRYPTION_KEY)"
+
+demo: .env migrate  ## Demo admin, sandbox provider, sample leads
 	@$(PY) manage.py setup_demo --port $(PORT)
 
-run: demo  ## Web (daphne, ASGI) + Celery worker + beat on the embedded default
+run: .env demo  ## Web (daphne, ASGI) + Celery worker + beat on the embedded default
 	@echo "Starting web on http://$(HOST):$(PORT), a Celery worker and beat (Ctrl-C stops all)"
 	@# All three in the background, so a signal interrupts `wait` at once; the first to stop
 	@# (or Ctrl-C, or a TERM) stops the others. The trap clears itself before it signals, so it

@@ -8,8 +8,6 @@ The public variables are listed in the README; DESIGN.md treats their names as a
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,9 +18,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
-# A `.env` next to manage.py is optional; the process environment always wins.
-if (BASE_DIR / ".env").exists():
-    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# `make run` writes a `.env` next to manage.py once (development mode and generated keys); the
+# process environment always wins over it. ENV_FILE names another file, or none when empty
+# (the test settings read none, so no developer's `.env` changes what tests see).
+ENV_FILE = env.str("ENV_FILE", default=str(BASE_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).exists():
+    environ.Env.read_env(ENV_FILE, overwrite=False)
 
 DEVELOPMENT_SECRET_KEY = "dev-insecure-0c1f5e9a-do-not-use-in-production"  # noqa: S105
 
@@ -35,27 +36,28 @@ def _secret(name: str, default: str = "") -> str:
     return env.str(name, default=default)
 
 
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless asked for: a debug page shows settings and local variables (keys, passwords).
+DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = _secret("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
 if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
     raise ImproperlyConfigured(
-        "DEBUG=False with the development SECRET_KEY: set SECRET_KEY to a long random value."
+        "DEBUG=False with the development SECRET_KEY: set SECRET_KEY to a long random value "
+        "(or run `make run` once, which writes a development .env)."
     )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Credentials at rest: comma-separated Fernet keys, the first encrypts, all decrypt, so a key
-# can be rotated by prepending the new one and running `manage.py rotate_credentials`.
+# can be rotated by prepending the new one and running `manage.py rotate_credentials`. Never
+# derived from anything in the code, in any mode: whoever has the code could decrypt.
 _field_keys = _secret("FIELD_ENCRYPTION_KEY", "")
 if not _field_keys:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "DEBUG=False without FIELD_ENCRYPTION_KEY: generate one with "
-            "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`."
-        )
-    # Development only: a stable key derived from the development secret.
-    _field_keys = base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()
+    raise ImproperlyConfigured(
+        "FIELD_ENCRYPTION_KEY is not set: run `make run` once (it writes a development .env), "
+        "or generate one with "
+        "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`."
+    )
 FIELD_ENCRYPTION_KEYS = [k.strip() for k in _field_keys.split(",") if k.strip()]
 
 DATABASE_URL = env.str("DATABASE_URL", default="")
@@ -141,6 +143,8 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 if REDIS_URL:
+    # One Redis database for the broker, results, channels and cache: the cache's clear()
+    # deletes only its own "lf:" keys (config/cache.py), never queued jobs or anything else.
     CACHES = {
         "default": {
             "BACKEND": "config.cache.RedisCache",
@@ -192,9 +196,16 @@ LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "home"
 
 if not DEBUG:
+    # Production sits behind a TLS-terminating proxy that sets X-Forwarded-Proto (README).
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # Health checks come from inside the deployment over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -205,6 +216,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "config.api.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
 }
@@ -234,6 +250,16 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=15 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=14 * 60)
+# Redis redelivers a task not acknowledged within the visibility timeout (tasks are acknowledged
+# when they finish): the longest task (the hard limit) plus a margin, so a task whose worker was
+# killed runs again within minutes rather than Celery's default hour, and none still running is
+# sent twice. A delayed task is held unacknowledged until it is due, so countdowns are capped
+# below it (CELERY_MAX_COUNTDOWN, see enrichment.tasks).
+CELERY_VISIBILITY_TIMEOUT = CELERY_TASK_TIME_LIMIT + 2 * 60
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Only Redis reads it (kombu's SQLAlchemy transport hands its options to create_engine).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_MAX_COUNTDOWN = CELERY_TASK_TIME_LIMIT
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = timedelta(days=1)
@@ -269,6 +295,8 @@ ENRICH_OFFLINE = env.bool("ENRICH_OFFLINE", default=False)
 # Off by default: user-supplied URLs resolving to private/loopback/link-local are refused.
 ENRICH_ALLOW_PRIVATE_NETWORKS = env.bool("ENRICH_ALLOW_PRIVATE_NETWORKS", default=False)
 ENRICH_SMTP_PROBE = env.bool("ENRICH_SMTP_PROBE", default=False)
+# Per user, for API requests that probe over SMTP (DRF rate syntax: "30/hour", "5/minute").
+ENRICH_SMTP_PROBE_RATE = env.str("ENRICH_SMTP_PROBE_RATE", default="30/hour")
 ENRICH_SMTP_HELO = env.str("ENRICH_SMTP_HELO", default="localhost")
 ENRICH_SMTP_FROM = env.str("ENRICH_SMTP_FROM", default="")
 ENRICH_SMTP_PORT = env.int("ENRICH_SMTP_PORT", default=25)

@@ -12,3 +12,9 @@ urlpatterns = [
     path("", include("providers.urls")),
     path("", include("enrichment.urls")),
 ]
+
+# Under /api/ these answer JSON {"error", "message"}; elsewhere Django's own pages.
+handler400 = "config.api.bad_request"
+handler403 = "config.api.permission_denied"
+handler404 = "config.api.page_not_found"
+handler500 = "config.api.server_error"

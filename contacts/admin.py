@@ -93,7 +93,10 @@ class ContactEmailAdmin(admin.ModelAdmin):
     def why_this_score(self, obj: ContactEmail) -> str:
         return score_breakdown_table(obj)
 
-    @admin.action(description="Record a bounce (marks invalid, re-learns the domain pattern)")
+    @admin.action(
+        description="Record a bounce (marks invalid, re-learns the domain pattern)",
+        permissions=["change"],
+    )
     def record_bounce(self, request, queryset):
         from enrichment.services import email_record_bounce
 

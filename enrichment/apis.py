@@ -2,13 +2,19 @@
 
 One APIView per endpoint and verb, with nested input/output serializers; errors are
 ``{"error": code, "message": text}`` (config/api.py).
+
+The ``smtp`` flag of find and verify can only narrow ``ENRICH_SMTP_PROBE``: with the setting
+off no request probes, and each user may ask for ``ENRICH_SMTP_PROBE_RATE`` probing requests
+(429 beyond it). Recording a bounce marks stored addresses invalid for everyone: staff only.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from config.api import error_response
@@ -22,6 +28,26 @@ class FactorSerializer(serializers.Serializer):
     name = serializers.CharField()
     points = serializers.IntegerField()
     detail = serializers.CharField()
+
+
+class SmtpProbeThrottle(UserRateThrottle):
+    """Probing requests per user, at ``ENRICH_SMTP_PROBE_RATE`` ("30/hour")."""
+
+    scope = "smtp_probe"
+
+    def get_rate(self) -> str:
+        return settings.ENRICH_SMTP_PROBE_RATE
+
+
+def _smtp_allowed(request, view: APIView, asked: bool) -> bool:
+    """Whether this request probes over SMTP: asked for, allowed by the setting, within the
+    user's rate (raises 429 beyond it)."""
+    if not (asked and settings.ENRICH_SMTP_PROBE):
+        return False
+    throttle = SmtpProbeThrottle()
+    if not throttle.allow_request(request, view):
+        raise exceptions.Throttled(throttle.wait())
+    return True
 
 
 class EmailFindApi(APIView):
@@ -66,7 +92,8 @@ class EmailFindApi(APIView):
             return error_response("invalid_name", str(exc))
         domain = attrs["domain"]
         patterns = services.domain_patterns_learn(domains=[_domain_of(domain)])
-        found = find_email(parsed, domain, patterns=patterns, smtp=attrs["smtp"])
+        smtp = _smtp_allowed(request, self, attrs["smtp"])
+        found = find_email(parsed, domain, patterns=patterns, smtp=smtp)
         if isinstance(found, FinderFailure):
             return error_response(
                 "not_findable", found.reason, status.HTTP_422_UNPROCESSABLE_ENTITY
@@ -104,13 +131,14 @@ class EmailVerifyApi(APIView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        result = next(
-            verify_emails([data.validated_data["email"]], smtp=data.validated_data["smtp"])
-        )
+        smtp = _smtp_allowed(request, self, data.validated_data["smtp"])
+        result = next(verify_emails([data.validated_data["email"]], smtp=smtp))
         return Response(self.OutputSerializer(result).data)
 
 
 class BounceCreateApi(APIView):
+    permission_classes = [permissions.IsAdminUser]
+
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField()
         reason = serializers.CharField(required=False, allow_blank=True, max_length=200)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from enrichment import selectors
 from enrichment.models import EnrichmentJob
 
 
@@ -19,8 +20,9 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4401)
             return
         self.job_id = int(self.scope["url_route"]["kwargs"]["job_id"])
-        snapshot = await self._snapshot()
+        snapshot = await self._snapshot(user)
         if snapshot is None:
+            # Not there, or not this user's to see: the same answer, so ids cannot be probed.
             await self.close(code=4404)
             return
         self.group = job_group(self.job_id)
@@ -36,8 +38,8 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(event["payload"])
 
     @database_sync_to_async
-    def _snapshot(self) -> dict | None:
-        job = EnrichmentJob.objects.filter(pk=self.job_id).first()
+    def _snapshot(self, user) -> dict | None:
+        job = selectors.job_get_for_user(user=user, job_id=self.job_id)
         if job is None:
             return None
         return job_progress_payload(job)

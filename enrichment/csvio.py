@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,15 @@ MAX_FIELD_SIZE = 1 << 20  # a 1 MiB cell is already pathological; more is an att
 
 class CsvError(ValueError):
     """The file cannot be read as a CSV table (the message says why, in one line)."""
+
+
+# C0 controls but tab, line feed and carriage return (the CSV's own), and DEL: nothing a lead's
+# value needs, and NUL is refused by PostgreSQL text and jsonb columns.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def strip_control_characters(text: str) -> str:
+    return _CONTROL_CHARACTERS.sub("", text)
 
 
 def normalise_header(header: str) -> str:
@@ -87,7 +97,9 @@ def read_csv(path: str | Path) -> CsvTable:
 
 
 def parse_csv(raw: bytes) -> CsvTable:
+    """Parse a CSV file's bytes; control characters (NUL and the like) are dropped."""
     text, encoding = _decode(raw)
+    text = strip_control_characters(text)
     if not text.strip():
         raise CsvError("the file is empty")
     sample = text[: 64 * 1024]
@@ -103,7 +115,8 @@ def parse_csv(raw: bytes) -> CsvTable:
         raise CsvError(f"cannot read the header row: {exc}") from None
     if not any(headers):
         raise CsvError("the header row is empty")
-    duplicates = {h for h in headers if h and headers.count(h) > 1}
+    # Counted once: headers.count() per header is quadratic, hours for a million columns.
+    duplicates = {h for h, n in Counter(headers).items() if h and n > 1}
     if duplicates:
         raise CsvError(f"duplicate column names: {', '.join(sorted(duplicates))}")
     rows: list[dict[str, str]] = []
@@ -125,7 +138,8 @@ def write_csv(path: str | Path, headers: Sequence[str], rows: Iterator[dict] | l
     count = 0
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(headers), extrasaction="ignore")
-        writer.writeheader()
+        # Header cells come from the input file too: neutralised like values.
+        csv.writer(fh).writerow([_safe_cell(h) for h in headers])
         for row in rows:
             writer.writerow({k: _safe_cell(v) for k, v in row.items()})
             count += 1
@@ -140,7 +154,9 @@ def _safe_cell(value) -> str:
     if value is None:
         return ""
     text = str(value)
-    # A cell starting with = + - @ runs as a formula in Excel/Sheets (CSV injection).
-    if text[:1] in ("=", "+", "-", "@") and not _PLAIN_VALUE.fullmatch(text):
+    # A cell starting with = + - @ runs as a formula in Excel/Sheets (CSV injection), and so
+    # does one where tabs, carriage returns or spaces come before that character.
+    head = text.lstrip("\t\r\n ")
+    if head[:1] in ("=", "+", "-", "@") and not _PLAIN_VALUE.fullmatch(head):
         return "'" + text
     return text

@@ -8,6 +8,20 @@ from contacts.models import ContactEmail, EnrichedContact, ReviewStatus
 from enrichment.models import EnrichmentJob
 
 
+def job_get_for_user(*, user, job_id: int) -> EnrichmentJob | None:
+    """The job ``job_id`` if ``user`` may see it: its creator, or staff who may view jobs."""
+    if user is None or not user.is_authenticated:
+        return None
+    job = EnrichmentJob.objects.filter(pk=job_id).first()
+    if job is None:
+        return None
+    if job.created_by_id == user.pk:
+        return job
+    if user.is_staff and user.has_perm("enrichment.view_enrichmentjob"):
+        return job
+    return None
+
+
 def job_list_recent(*, limit: int = 20) -> QuerySet[EnrichmentJob]:
     return EnrichmentJob.objects.select_related("project", "created_by").order_by("-created_at")[
         :limit

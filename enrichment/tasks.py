@@ -59,7 +59,9 @@ def retry_greylisted_later(retry: dict[int, int], *, attempt: int) -> None:
     if not retry or attempt >= GREYLIST_MAX_RETRIES:
         return
     for email_id, after in retry.items():
-        countdown = max(after, greylist_retry_delay(attempt))
+        # Capped: a delayed task waits unacknowledged, and one due after the broker's
+        # visibility timeout would be delivered again meanwhile (config/settings.py).
+        countdown = min(max(after, greylist_retry_delay(attempt)), settings.CELERY_MAX_COUNTDOWN)
         transaction.on_commit(
             lambda i=email_id, c=countdown: verify_contact_emails.apply_async(
                 args=([i],), kwargs={"smtp": True, "attempt": attempt + 1}, countdown=c

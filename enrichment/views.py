@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -13,6 +14,9 @@ from enrichment import selectors
 @login_required
 @require_GET
 def home(request):
+    # Every pending contact is listed: only staff who may view contacts see them.
+    if not (request.user.is_staff and request.user.has_perm("contacts.view_enrichedcontact")):
+        raise PermissionDenied("Staff with the permission to view contacts only.")
     context = {
         "jobs": selectors.job_list_recent(),
         "contacts": selectors.contact_list_for_review(),

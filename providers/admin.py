@@ -44,6 +44,14 @@ class ProviderForm(forms.ModelForm):
             "config",
         ]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The stored row as it was, to tell where its credentials went before this change.
+        self.before = (
+            Provider.objects.filter(pk=self.instance.pk).first() if self.instance.pk else None
+        )
+        self.credentials_cleared = False
+
     def clean_new_credentials(self) -> dict | None:
         raw = self.cleaned_data.get("new_credentials", "").strip()
         if not raw:
@@ -78,10 +86,16 @@ class ProviderForm(forms.ModelForm):
 
     def save(self, commit: bool = True) -> Provider:
         provider = super().save(commit=False)
+        from providers.services import credentials_leave_host
+
         if self.cleaned_data.get("clear_credentials"):
             provider.set_credentials({})
         elif self.cleaned_data.get("new_credentials"):
             provider.set_credentials(self.cleaned_data["new_credentials"])
+        elif self.before is not None and credentials_leave_host(before=self.before, after=provider):
+            # A key entered for one host is never sent to another: it is entered again.
+            provider.set_credentials({})
+            self.credentials_cleared = True
         if commit:
             provider.save()
         return provider
@@ -130,6 +144,13 @@ class ProviderAdmin(admin.ModelAdmin):
         (None, {"fields": ["created_at", "updated_at"]}),
     ]
 
+    def save_model(self, request: Any, obj: Provider, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if getattr(form, "credentials_cleared", False):
+            from providers.services import credentials_cleared_note
+
+            self.message_user(request, credentials_cleared_note(obj), messages.WARNING)
+
     @admin.display(description="Health (24 h)")
     def health(self, obj: Provider) -> str:
         from providers.health import provider_health
@@ -152,7 +173,10 @@ class ProviderAdmin(admin.ModelAdmin):
             if k not in {"slug", "since"}
         )
 
-    @admin.action(description="Test connection (one real call with a canned input)")
+    # A real call costs money: the change permission, not only view, may make it.
+    @admin.action(
+        description="Test connection (one real call with a canned input)", permissions=["change"]
+    )
     def test_connection(self, request, queryset):
         from providers.services import provider_test_connection
 

@@ -65,6 +65,7 @@ class DeliveryOutcome(StrEnum):
     UNKNOWN = "unknown"  # no reveal has this token
     MALFORMED = "malformed"  # not a JSON object or list
     WRONG_PERSON = "wrong_person"  # the payload is about someone else
+    EXPIRED = "expired"  # pending longer than DEFAULT_TTL (marked expired or not yet)
 
 
 @dataclass(frozen=True)
@@ -124,9 +125,10 @@ def phone_reveal_receive(*, token: str, body: bytes, read: PayloadReader) -> Del
     """Take one webhook delivery for ``token``; ``read(payload, person_id=...)`` maps it.
 
     Idempotent: the provider may retry, and the same payload again answers ``DUPLICATE``
-    without storing or signalling anything twice. A reveal that already expired still takes its
-    first delivery: the provider bills the numbers it sends, late or not. Nothing changes on any
-    outcome but ``RECEIVED``.
+    without storing or signalling anything twice. A reveal pending for longer than
+    :data:`DEFAULT_TTL` (whether or not the expiry task has marked it yet) takes no delivery:
+    its token is only good until then, so a token that leaked from a log stops working.
+    Nothing changes on any outcome but ``RECEIVED``.
     """
     if not _TOKEN_RE.match(token):
         return Delivery(DeliveryOutcome.UNKNOWN)
@@ -153,6 +155,10 @@ def phone_reveal_receive(*, token: str, body: bytes, read: PayloadReader) -> Del
             same = reveal.raw_payload == payload
             outcome = DeliveryOutcome.DUPLICATE if same else DeliveryOutcome.CONFLICT
             return Delivery(outcome, reveal, reveal.phone_fields)
+        if reveal.status == PhoneRevealStatus.EXPIRED or (
+            reveal.requested_at < timezone.now() - DEFAULT_TTL
+        ):
+            return Delivery(DeliveryOutcome.EXPIRED, reveal)
         reading = read(payload, person_id=reveal.person_id or None)
         if reading is None:
             return Delivery(DeliveryOutcome.WRONG_PERSON, reveal)
@@ -205,7 +211,7 @@ def phone_reveals_expire(*, older_than: timedelta = DEFAULT_TTL) -> int:
     """Mark reveals pending for longer than ``older_than`` as expired; returns how many.
 
     One conditional UPDATE: running it twice, or beside a delivery, is harmless (a delivery
-    that wins keeps its RECEIVED; one that comes later is still taken, see above).
+    that wins keeps its RECEIVED; one that comes later is refused, see above).
     """
     cutoff = timezone.now() - older_than
     count = PhoneReveal.objects.filter(

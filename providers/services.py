@@ -1,18 +1,22 @@
-"""State changes for provider configurations: export, import (validated), connection test."""
+"""State changes for provider configurations: export, import (validated), connection test,
+and the rule that stored credentials stay with the host they were entered for."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 
 from providers.adapters import get_adapter_class
 from providers.adapters.base import Operation, ProviderResult
 from providers.errors import ProviderError
-from providers.models import Provider, ProviderKind
+from providers.models import Provider
 
 EXPORT_VERSION = 1
 
@@ -59,10 +63,22 @@ _IMPORT_FIELDS = {
     "operation_prices": dict,
     "config": dict,
 }
+_DECIMAL_FIELDS = ("timeout_seconds", "price_per_call")
+#: An export is a few kilobytes; a file far larger than this is not one.
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
 
 
 class ProviderImportError(ValueError):
-    """The import file is not valid; nothing was changed."""
+    """The import file is not valid; nothing was changed. One line per problem."""
+
+
+@dataclass
+class ImportOutcome:
+    created: int
+    updated: int
+    #: One line per provider whose credentials were removed because they would now go to
+    #: another host.
+    notes: list[str]
 
 
 def provider_export_all() -> dict[str, Any]:
@@ -73,64 +89,201 @@ def provider_export_all() -> dict[str, Any]:
     }
 
 
-def _validate_entry(index: int, entry: Any) -> dict[str, Any]:
+# --- where credentials go -----------------------------------------------------------------
+
+
+def _host_of(url: Any) -> tuple[str, int | None] | None:
+    if not isinstance(url, str) or not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    return ((parts.hostname or "").lower(), port)
+
+
+def credential_hosts(*, adapter: str, base_url: str, config: Any) -> frozenset:
+    """The (host, port) pairs a provider's credentials are sent to: its base URL (or its
+    adapter's default) and, for the generic provider, the OAuth token URL."""
+    url = base_url
+    if not url:
+        try:
+            url = get_adapter_class(adapter).default_base_url
+        except (KeyError, ValueError):
+            url = ""
+    hosts = {_host_of(url)}
+    auth = config.get("auth") if isinstance(config, dict) else None
+    if isinstance(auth, dict):
+        hosts.add(_host_of(auth.get("token_url")))
+    return frozenset(h for h in hosts if h is not None)
+
+
+def credentials_leave_host(*, before: Provider, after: Provider) -> bool:
+    """Whether ``after`` would send ``before``'s stored credentials to a host they never went to."""
+    if not before.has_credentials:
+        return False
+    old = credential_hosts(adapter=before.adapter, base_url=before.base_url, config=before.config)
+    new = credential_hosts(adapter=after.adapter, base_url=after.base_url, config=after.config)
+    return not new <= old
+
+
+def credentials_cleared_note(provider: Provider) -> str:
+    return (
+        f"provider {provider.slug!r}: stored credentials removed, since they would now go to "
+        f"another host ({provider.base_url or provider.adapter}); enter them again in the admin"
+    )
+
+
+# --- import -------------------------------------------------------------------------------
+
+
+def provider_import_parse(raw: bytes) -> Any:
+    """The JSON document in ``raw``, or ``ProviderImportError`` saying in one line why not."""
+    if len(raw) > MAX_IMPORT_BYTES:
+        raise ProviderImportError(f"the file is over {MAX_IMPORT_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ProviderImportError(f"the file is not UTF-8 (byte {exc.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProviderImportError(f"not valid JSON: line {exc.lineno}: {exc.msg}") from None
+    except RecursionError:
+        raise ProviderImportError("not valid JSON: nested too deeply") from None
+
+
+def _has_nul(value: Any) -> bool:
+    # PostgreSQL text and jsonb cannot hold U+0000.
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _validate_entry(index: int, entry: Any) -> tuple[dict[str, Any] | None, list[str], set[str]]:
+    """(values, problems, fields with a problem) for one entry; values is None when it cannot
+    be read at all. Values hold only the fields that passed these checks."""
     where = f"providers[{index}]"
     if not isinstance(entry, dict):
-        raise ProviderImportError(f"{where}: expected an object")
+        return None, [f"{where}: expected an object"], set()
     slug = entry.get("slug")
     if not isinstance(slug, str) or not slug:
-        raise ProviderImportError(f"{where}: 'slug' is required")
-    where = f"provider {slug!r}"
+        return None, [f"{where}: 'slug' is required"], set()
+    where = f"provider {slug[:64]!r}"
+    if _has_nul(entry):
+        return None, [f"{where}: a value contains a NUL character"], set()
+    problems: list[str] = []
+    bad: set[str] = set()
     if any(k in entry for k in ("credentials", "credentials_encrypted", "api_key")):
-        raise ProviderImportError(f"{where}: credentials cannot be imported; set them in the admin")
-    values: dict[str, Any] = {}
+        problems.append(f"{where}: credentials cannot be imported; set them in the admin")
+    values: dict[str, Any] = {"slug": slug}
     for name, kind in _IMPORT_FIELDS.items():
         if name in entry:
             if not isinstance(entry[name], kind) or (kind is int and isinstance(entry[name], bool)):
-                raise ProviderImportError(f"{where}: {name!r} has the wrong type")
-            values[name] = entry[name]
-    for name in ("timeout_seconds", "price_per_call"):
+                problems.append(f"{where}: {name!r} has the wrong type")
+                bad.add(name)
+            else:
+                values[name] = entry[name]
+    for name in _DECIMAL_FIELDS:
         if name in entry:
+            value = entry[name]
             try:
-                values[name] = Decimal(str(entry[name]))
+                number = Decimal(str(value)) if isinstance(value, str | int | float) else None
             except InvalidOperation:
-                raise ProviderImportError(f"{where}: {name!r} is not a number") from None
-            if values[name] < 0:
-                raise ProviderImportError(f"{where}: {name!r} is negative")
-    adapter = values.get("adapter") or entry.get("adapter")
+                number = None
+            if number is None or isinstance(value, bool) or not number.is_finite():
+                problems.append(f"{where}: {name!r} is not a number")
+                bad.add(name)
+            else:
+                values[name] = number
+    adapter = values.get("adapter")
     if not adapter:
-        raise ProviderImportError(f"{where}: 'adapter' is required")
-    try:
-        get_adapter_class(adapter)
-    except (KeyError, ValueError):
-        raise ProviderImportError(f"{where}: unknown adapter {adapter!r}") from None
-    if values.get("kind", ProviderKind.BUILTIN) not in ProviderKind.values:
-        raise ProviderImportError(f"{where}: unknown kind {values['kind']!r}")
-    if adapter == "generic":
-        from providers.transforms import validate_generic_config
+        if "adapter" not in bad:
+            problems.append(f"{where}: 'adapter' is required")
+        bad.add("adapter")
+    else:
+        try:
+            get_adapter_class(adapter)
+        except (KeyError, ValueError):
+            problems.append(f"{where}: unknown adapter {adapter[:64]!r}")
+            bad.add("adapter")
+        if adapter == "generic":
+            from providers.transforms import validate_generic_config
 
-        errors = validate_generic_config(values.get("config", {}))
-        if errors:
-            raise ProviderImportError(f"{where}: {'; '.join(errors)}")
+            config_problems = validate_generic_config(values.get("config", {}))
+            problems += [f"{where}: {e}" for e in config_problems]
+            if config_problems:
+                bad.add("config")
     values.setdefault("name", slug)
-    return {"slug": slug, **values}
+    return values, problems, bad
+
+
+def _model_problems(where: str, provider: Provider, exclude: set[str]) -> list[str]:
+    try:
+        provider.full_clean(exclude=exclude)
+    except ValidationError as exc:
+        return [
+            f"{where}: {field}: {message}" if field != NON_FIELD_ERRORS else f"{where}: {message}"
+            for field, messages in exc.message_dict.items()
+            for message in messages
+        ]
+    return []
 
 
 @transaction.atomic
-def provider_import(data: Any) -> tuple[int, int]:
-    """Create or update providers from an export. All or nothing. Returns (created, updated)."""
+def provider_import(data: Any) -> ImportOutcome:
+    """Create or update providers from an export. All or nothing: every entry is checked with
+    the model's own validation first, and every problem found is reported, one line each.
+
+    A provider whose new configuration would send its stored credentials to another host
+    loses them (they are entered again in the admin), with a note saying so.
+    """
     if not isinstance(data, dict) or not isinstance(data.get("providers"), list):
         raise ProviderImportError("expected an object with a 'providers' list")
     if data.get("version", EXPORT_VERSION) != EXPORT_VERSION:
-        raise ProviderImportError(f"unsupported export version {data.get('version')!r}")
-    entries = [_validate_entry(i, e) for i, e in enumerate(data["providers"])]
+        raise ProviderImportError(f"unsupported export version {str(data.get('version'))[:20]!r}")
+    problems: list[str] = []
+    staged: list[tuple[Provider, bool, bool]] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(data["providers"]):
+        values, entry_problems, bad = _validate_entry(index, entry)
+        problems += entry_problems
+        if values is None:
+            continue
+        slug = values["slug"]
+        where = f"provider {slug[:64]!r}"
+        if slug in seen:
+            problems.append(f"{where}: listed twice")
+            continue
+        seen.add(slug)
+        existing = Provider.objects.filter(slug=slug).first()
+        provider = Provider(**values) if existing is None else Provider.objects.get(pk=existing.pk)
+        for name, value in values.items():
+            setattr(provider, name, value)
+        # The model's own validation, on every field not already found wrong above.
+        model_problems = _model_problems(where, provider, exclude=bad)
+        problems += model_problems
+        if entry_problems or model_problems:
+            continue
+        moved = existing is not None and credentials_leave_host(before=existing, after=provider)
+        staged.append((provider, existing is None, moved))
+    if problems:
+        raise ProviderImportError("\n".join(problems))
     created = updated = 0
-    for values in entries:
-        slug = values.pop("slug")
-        _, was_created = Provider.objects.update_or_create(slug=slug, defaults=values)
-        created += was_created
-        updated += not was_created
-    return created, updated
+    notes: list[str] = []
+    for provider, is_new, moved in staged:
+        if moved:
+            provider.set_credentials({})
+            notes.append(credentials_cleared_note(provider))
+        provider.save()
+        created += is_new
+        updated += not is_new
+    return ImportOutcome(created=created, updated=updated, notes=notes)
 
 
 @dataclass

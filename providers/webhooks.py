@@ -8,7 +8,8 @@ against the hash stored by :mod:`providers.reveals`, which holds all the state c
 Answers (JSON; errors are ``{"error": code, "message": text}`` like every API here):
 200 stored (or the same payload again: Apollo retries, so a repeat is a success that changes
 nothing), 404 unknown token, 409 already received with another payload, 400 not JSON,
-413 body over :data:`MAX_BODY_BYTES`, 422 a payload about another person, 405 not a POST.
+413 body over :data:`MAX_BODY_BYTES`, 422 a payload about another person, 410 the reveal
+expired (pending for over 24 h), 405 not a POST.
 The application logs neither the token nor a number: Django's request log, which would print
 the path, is skipped for every answer this view gives, failures included (500). The web
 server's access log (daphne's, a proxy's) does see the path: drop or mask
@@ -185,6 +186,11 @@ _ANSWERS: dict[DeliveryOutcome, tuple[int, str, str]] = {
         409,
         "already_received",
         "This phone reveal already received other numbers.",
+    ),
+    DeliveryOutcome.EXPIRED: (
+        410,
+        "expired",
+        "This phone reveal expired; it takes no delivery.",
     ),
     DeliveryOutcome.WRONG_PERSON: (
         422,

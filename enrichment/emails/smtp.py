@@ -21,7 +21,11 @@ What the prober does about the usual traps:
   seconds, and the random probe addresses stay the same for a day so that a retry passes
   the greylist for them too (see :func:`~enrichment.emails.smtp_replies.greylist_retry_delay`);
 * politeness: at most ``per_host_limit`` connections per MX host at once from a prober, and a
-  pause between connections to the same host.
+  pause between connections to the same host;
+* our own network: an MX record is chosen by whoever owns the domain, so an MX host that
+  resolves to a private, loopback, link-local or reserved address is never connected to (the
+  HTTP guard's rule, :func:`providers.netguard.is_public_ip`), unless
+  ``ENRICH_ALLOW_PRIVATE_NETWORKS`` is on.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from enrichment.emails.smtp_replies import (
     classify_reply,
     greylist_retry_delay,
 )
+from providers.netguard import allow_private_default, is_public_ip
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +194,9 @@ class SmtpProber:
         offline: bool | None = None,
         cache: BaseCache | None = None,
         use_cache: bool = True,
+        allow_private: bool | None = None,
     ) -> None:
+        self.allow_private = allow_private_default() if allow_private is None else allow_private
         self.helo = helo or str(getattr(settings, "ENRICH_SMTP_HELO", "") or "localhost")
         configured_from = str(getattr(settings, "ENRICH_SMTP_FROM", "") or "")
         self.mail_from = mail_from or configured_from or f"verify@{self.helo}"
@@ -301,6 +308,14 @@ class SmtpProber:
         """An SMTP session with ``host`` that got a 220 greeting, or None (with the reason in
         ``conv``). Two addresses at most: a host whose first two addresses fail is down."""
         for address in addresses[:2]:
+            if not self.allow_private and not is_public_ip(address.split("%", 1)[0]):
+                # Without this, anyone who can ask for a probe could point a domain's MX at
+                # 127.0.0.1 or 10.0.0.1 and use us to open connections (or time out) there.
+                conv.code = None
+                conv.message = (
+                    f"MX host {host} resolves to {address}, which is not a public address"
+                )
+                continue
             gate.wait_turn(self.host_pause)
             smtp = smtplib.SMTP(local_hostname=self.helo, timeout=self.connect_timeout)
             try:

@@ -34,6 +34,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from requests.structures import CaseInsensitiveDict
 
 from enrichment.fields import CANONICAL_FIELDS as _CANONICAL_FIELDS
+from providers import redaction
 from providers.adapters.values import (
     CASE_INSENSITIVE_INPUTS,
     clamp_confidence,
@@ -88,7 +89,7 @@ RESULT_FIELDS: tuple[str, ...] = CANONICAL_FIELDS + RESULT_ONLY_FIELDS
 # Search parameters some operations accept besides canonical fields.
 SEARCH_PARAMETERS: tuple[str, ...] = ("limit",)
 
-REDACTED = "[REDACTED]"
+REDACTED = redaction.REDACTED
 # Keys whose values are secrets wherever they appear in a provider's answer.
 _SECRET_KEY_RE = re.compile(
     r"^(api[_-]?key|x-api-key|x-key|access_token|refresh_token|client_secret|password|"
@@ -270,6 +271,8 @@ class Adapter(ABC):
             result = self.no_match(None, http_status=exc.http_status)
         except ProviderError as exc:
             raise self._masked(exc) from None
+        # Whatever stores the result (answer store, ledger, contacts) sees only masked data.
+        result = redaction.redact_result(result, self._secrets)
         result.raw = self.mask(result.raw)
         result.extra = self.mask(result.extra)
         return result
@@ -459,9 +462,7 @@ class Adapter(ABC):
             self._secrets.add(value)
 
     def mask_text(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, REDACTED)
-        return text
+        return redaction.mask_text(text, self._secrets)
 
     def mask(self, value: Any) -> Any:
         """A copy of ``value`` without credential values or secret-named keys' values."""

@@ -1,4 +1,4 @@
-"""The Redis cache backend keeps one Redis client per pool and still behaves like Django's."""
+"""The Redis cache backend behaves like Django's."""
 
 from __future__ import annotations
 
@@ -23,14 +23,6 @@ def backend():
     cache.delete_many(["answer", "counter", *(f"k{i}" for i in range(8))])
 
 
-def test_operations_share_one_client(backend):
-    first = backend._cache.get_client("a")
-    second = backend._cache.get_client("b", write=True)
-
-    assert first is second
-    assert first.connection_pool is backend._cache._pools[0]
-
-
 def test_values_round_trip_with_timeouts_and_counters(backend):
     backend.set("answer", {"email": "ada@acme.example", "score": 92}, timeout=60)
     assert backend.get("answer") == {"email": "ada@acme.example", "score": 92}
@@ -43,7 +35,7 @@ def test_values_round_trip_with_timeouts_and_counters(backend):
     assert backend.get("answer") is None
 
 
-def test_threads_share_the_client_safely(backend):
+def test_threads_use_it_safely(backend):
     errors: list[Exception] = []
 
     def work(i: int) -> None:

@@ -17,7 +17,7 @@ def _import_settings(**env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", "import config.settings"],
         cwd=ROOT,
-        env={**clean, **env},
+        env={**clean, "ENV_FILE": "", **env},
         capture_output=True,
         text=True,
         timeout=60,

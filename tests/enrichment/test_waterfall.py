@@ -23,16 +23,6 @@ def _leads(n=1):
     return read_leads(rows, MAPPING)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    # Provider answers are cached across calls by design; each test asks anew.
-    from django.core.cache import cache
-
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture
 def hunter(httpserver):
     provider = ProviderFactory(slug="hunter", adapter="hunter", base_url=httpserver.url_for("/v2"))

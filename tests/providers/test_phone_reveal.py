@@ -317,13 +317,19 @@ def test_neither_the_token_nor_a_number_reaches_the_logs(client, apollo, caplog)
         assert secret not in logged  # ...without a token or a number
 
 
-def test_a_late_delivery_for_an_expired_reveal_is_still_taken(client, apollo):
+@pytest.mark.parametrize("marked", [True, False], ids=["marked-expired", "beat-not-run-yet"])
+def test_a_delivery_for_an_expired_reveal_is_refused(client, apollo, marked):
     token, reveal = open_reveal(apollo)
-    PhoneReveal.objects.filter(pk=reveal.pk).update(status=PhoneRevealStatus.EXPIRED)
+    PhoneReveal.objects.filter(pk=reveal.pk).update(
+        requested_at=timezone.now() - timedelta(days=30),
+        status=PhoneRevealStatus.EXPIRED if marked else PhoneRevealStatus.PENDING,
+    )
     response = post(client, token, PAYLOAD)
-    assert response.status_code == 200
+    assert response.status_code == 410
+    assert response.json()["error"] == "expired"
     reveal.refresh_from_db()
-    assert reveal.status == PhoneRevealStatus.RECEIVED  # Apollo bills it: keep what was paid for
+    assert reveal.status != PhoneRevealStatus.RECEIVED
+    assert reveal.phone_fields in ({}, None) and reveal.raw_payload in ({}, None)
 
 
 def test_a_delivery_before_apollos_answer_is_taken_for_the_one_person_it_names(client, apollo):

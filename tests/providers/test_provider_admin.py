@@ -46,9 +46,6 @@ def test_a_fingerprint_search_in_the_call_ledger_is_exact(alice_client):
 
 
 def test_the_test_connection_action_reports_each_provider(alice_client):
-    from django.core.cache import cache
-
-    cache.clear()
     provider = ProviderFactory(slug="sandbox", adapter="sandbox")
     response = alice_client.post(
         "/admin/providers/provider/",

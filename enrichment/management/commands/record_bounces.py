@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from enrichment import services
-from enrichment.csvio import CsvError, infer_mapping, parse_csv
+from enrichment.csvio import CsvError, infer_mapping, parse_csv, strip_control_characters
 
 
 class Command(BaseCommand):
@@ -42,7 +42,7 @@ class Command(BaseCommand):
 
 
 def _entries(raw: bytes) -> list[tuple[str, str]] | None:
-    text = raw.decode("utf-8-sig", errors="replace")
+    text = strip_control_characters(raw.decode("utf-8-sig", errors="replace"))
     first = text.lstrip().split("\n", 1)[0]
     if "@" in first and "," not in first:
         return [(line.strip(), "") for line in text.splitlines() if line.strip()]

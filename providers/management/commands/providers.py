@@ -76,18 +76,16 @@ class Command(BaseCommand):
 
     def _import(self, *, file: str, **_):
         try:
-            raw = sys.stdin.read() if file == "-" else Path(file).read_text()
+            raw = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
         except OSError as exc:
             raise CommandError(f"cannot read {file}: {exc.strerror}") from None
         try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise CommandError(f"{file} is not valid JSON: line {exc.lineno}: {exc.msg}") from None
-        try:
-            created, updated = services.provider_import(data)
+            outcome = services.provider_import(services.provider_import_parse(raw))
         except services.ProviderImportError as exc:
-            raise CommandError(f"{exc}; nothing was imported") from None
-        self.stdout.write(f"imported: {created} created, {updated} updated")
+            raise CommandError(f"{file}: nothing was imported:\n{exc}") from None
+        self.stdout.write(f"imported: {outcome.created} created, {outcome.updated} updated")
+        for note in outcome.notes:
+            self.stdout.write(note)
 
     def _test(self, *, name: str, operation: str | None, **_):
         provider = Provider.objects.filter(slug=name).first()

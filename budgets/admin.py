@@ -19,6 +19,8 @@ class BudgetAdmin(admin.ModelAdmin):
         "user",
         "period",
         "limit_amount",
+        "spent",
+        "reserved",
         "currency",
         "auto_stop",
         "roll_over",
@@ -27,11 +29,22 @@ class BudgetAdmin(admin.ModelAdmin):
     list_filter = ["scope", "period", "auto_stop", "enabled"]
     search_fields = ["project__name", "user__username"]
     raw_id_fields = ["user"]
+    # Moved only by reservations and settlements (budgets.services), never by hand.
+    readonly_fields = ["spent", "reserved", "carried_over"]
 
 
 @admin.register(SpendEntry)
 class SpendEntryAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "budget", "status", "reserved_amount", "settled_amount", "job"]
+    list_display = [
+        "created_at",
+        "budget",
+        "status",
+        "reserved_amount",
+        "settled_amount",
+        "job",
+        "provider_call",
+        "expires_at",
+    ]
     list_filter = ["status"]
     raw_id_fields = ["job", "provider_call", "budget"]
     date_hierarchy = "created_at"

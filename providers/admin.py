@@ -226,6 +226,24 @@ class ProviderCallAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["provider"]
     raw_id_fields = ["job_item"]
+    actions = ["mark_abandoned"]
+
+    @admin.action(
+        description="Mark pending calls as abandoned (checked: the provider did not bill them)",
+        permissions=["resolve"],
+    )
+    def mark_abandoned(self, request: Any, queryset: Any) -> None:
+        from providers.ledger import abandon_attempts
+
+        count = abandon_attempts(queryset.values_list("pk", flat=True))
+        self.message_user(
+            request, f"{count} pending call(s) marked abandoned; they may be sent again."
+        )
+
+    def has_resolve_permission(self, request: Any) -> bool:
+        # The ledger is read-only; resolving a call a stopped worker left pending is the one
+        # change allowed, to those who may change ledger rows.
+        return request.user.has_perm("providers.change_providercall")
 
     def get_search_results(self, request: Any, queryset: Any, search_term: str) -> Any:
         term = search_term.strip().lower()

@@ -104,6 +104,13 @@ def unsettled(*, provider_id: int, operation: str, input_fingerprint: str) -> bo
     ).exists()
 
 
+def abandon_attempts(call_ids: Any) -> int:
+    """Resolve pending rows an admin checked were not billed, so the call may be sent again."""
+    return ProviderCall.objects.filter(pk__in=list(call_ids), status=CallStatus.PENDING).update(
+        status=CallStatus.ERROR, error_kind="client", error_code="abandoned"
+    )
+
+
 def _fill(
     call: ProviderCall,
     *,

@@ -74,3 +74,40 @@ def test_a_generic_provider_with_a_broken_config_is_refused(alice_client):
     response = alice_client.post("/admin/providers/provider/add/", data)
     assert response.status_code == 200  # the form came back with errors
     assert response.context["adminform"].form.errors["config"]
+
+
+def test_a_pending_call_can_be_marked_abandoned_so_it_may_be_sent_again(alice_client):
+    provider = ProviderFactory(slug="apollo", adapter="apollo")
+    pending = ProviderCall.objects.create(
+        provider=provider,
+        operation="find_phone",
+        input_fingerprint="c" * 64,
+        status=CallStatus.PENDING,
+    )
+
+    alice_client.post(
+        "/admin/providers/providercall/",
+        {"action": "mark_abandoned", "_selected_action": [pending.pk]},
+    )
+
+    pending.refresh_from_db()
+    assert (pending.status, pending.error_code) == (CallStatus.ERROR, "abandoned")
+
+
+def test_view_only_staff_cannot_mark_calls_abandoned(client, bob):
+    from django.contrib.auth.models import Permission
+
+    bob.user_permissions.add(Permission.objects.get(codename="view_providercall"))
+    client.force_login(bob)
+    provider = ProviderFactory(slug="apollo", adapter="apollo")
+    pending = ProviderCall.objects.create(
+        provider=provider, operation="find_phone", input_fingerprint="c" * 64, status="pending"
+    )
+
+    client.post(
+        "/admin/providers/providercall/",
+        {"action": "mark_abandoned", "_selected_action": [pending.pk]},
+    )
+
+    pending.refresh_from_db()
+    assert pending.status == CallStatus.PENDING

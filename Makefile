@@ -68,7 +68,7 @@ lint:
 format:
 	@.venv/bin/ruff check --fix . && .venv/bin/ruff format .
 
-bench: install services
+bench: .env install services
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:

@@ -46,6 +46,15 @@ def budgets_applying(*, project_id: int | None, user_id: int | None) -> QuerySet
     return Budget.objects.filter(owners, enabled=True).order_by("pk")
 
 
+def budgets_have_room(*, project_id: int | None, user_id: int | None) -> bool:
+    """Whether every auto-stop budget a call would spend from has some room left."""
+    for budget in budgets_applying(project_id=project_id, user_id=user_id).filter(auto_stop=True):
+        budget = budget_roll_period(budget=budget)
+        if budget.spent + budget.reserved >= budget.effective_limit:
+            return False
+    return True
+
+
 def budget_label(budget: Budget) -> str:
     owner = budget.project or budget.user or "organisation"
     return (

@@ -279,6 +279,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=1),
         "options": {"expires": 60},
     },
+    # Jobs whose workers stopped, and paused jobs whose budget has room again.
+    "requeue-stalled-jobs": {
+        "task": "enrichment.requeue_stalled_jobs",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 60},
+    },
     "roll-budget-periods": {
         "task": "budgets.roll_periods",
         "schedule": timedelta(hours=1),

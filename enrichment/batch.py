@@ -41,6 +41,21 @@ def field_value(row: Mapping[str, str], mapping: Mapping[str, str], name: str) -
     return (row.get(header) or "").strip() if header else ""
 
 
+def display_names(row: Mapping[str, str], mapping: Mapping[str, str]) -> tuple[str, str]:
+    """First and last name as the row wrote them (case, accents and particles kept), for
+    display; a full name "Last, First" is read that way round."""
+    first = field_value(row, mapping, "first_name")
+    last = field_value(row, mapping, "last_name")
+    if first or last:
+        return first, last
+    full = " ".join(field_value(row, mapping, "full_name").split())
+    if "," in full:
+        last, _, first = full.partition(",")
+        return first.strip(), last.strip()
+    first, _, last = full.partition(" ")
+    return first, last
+
+
 def read_leads(rows: Sequence[Mapping[str, str]], mapping: Mapping[str, str]) -> list[Lead]:
     leads = []
     for index, row in enumerate(rows):

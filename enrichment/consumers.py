@@ -6,11 +6,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from enrichment import selectors
-from enrichment.models import EnrichmentJob
-
-
-def job_group(job_id: int) -> str:
-    return f"job-{job_id}"
+from enrichment.events import job_group, job_progress_payload
 
 
 class JobProgressConsumer(AsyncJsonWebsocketConsumer):
@@ -43,16 +39,3 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
         if job is None:
             return None
         return job_progress_payload(job)
-
-
-def job_progress_payload(job: EnrichmentJob) -> dict:
-    return {
-        "job": job.pk,
-        "status": job.status,
-        "total": job.total_items,
-        "processed": job.processed_items,
-        "succeeded": job.succeeded_items,
-        "failed": job.failed_items,
-        "percent": job.progress_percent,
-        "cost": str(job.cost),
-    }

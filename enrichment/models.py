@@ -25,6 +25,8 @@ class JobStatus(models.TextChoices):
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
     RETRYING = "retrying", "Retrying"
+    #: Stopped by a budget or a cap; ``error_message`` says which. Resumes when there is room.
+    PAUSED = "paused", "Paused (budget)"
     CANCELLED = "cancelled", "Cancelled"
 
 
@@ -66,6 +68,13 @@ class EnrichmentJob(models.Model):
         null=True,
         blank=True,
         help_text="The job stops paying for calls once its cost reaches this.",
+    )
+    cost_cap_per_lead = models.DecimalField(
+        max_digits=10,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="No lead is asked about once its calls have cost this.",
     )
     retry_count = models.PositiveSmallIntegerField(default=0)
     max_retries = models.PositiveSmallIntegerField(default=3)
@@ -118,8 +127,13 @@ class ItemStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     PROCESSING = "processing", "Processing"
     SUCCEEDED = "succeeded", "Succeeded"
+    #: Failed every attempt: the job's dead letters, re-runnable in bulk.
     FAILED = "failed", "Failed"
+    #: Done with nothing to show (no name, no domain, suppressed, cancelled): ``error`` says why.
     SKIPPED = "skipped", "Skipped"
+
+
+TERMINAL_ITEM_STATUSES = (ItemStatus.SUCCEEDED, ItemStatus.FAILED, ItemStatus.SKIPPED)
 
 
 class JobItem(models.Model):
@@ -133,6 +147,11 @@ class JobItem(models.Model):
     error = models.TextField(blank=True)
     cost = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
     attempts = models.PositiveSmallIntegerField(default=0)
+    #: The worker's claim: another worker may take the item over once ``lease_until`` passes.
+    claim_token = models.CharField(max_length=32, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    #: A failed attempt is tried again from then (backoff).
+    retry_at = models.DateTimeField(null=True, blank=True)
     contact = models.ForeignKey(
         "contacts.EnrichedContact",
         null=True,
@@ -145,7 +164,10 @@ class JobItem(models.Model):
 
     class Meta:
         ordering = ["job", "index"]
-        indexes = [models.Index(fields=["job", "status"], name="jobitem_job_status")]
+        indexes = [
+            models.Index(fields=["job", "status"], name="jobitem_job_status"),
+            models.Index(fields=["claim_token"], name="jobitem_claim"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["job", "index"], name="jobitem_unique_row"),
             models.CheckConstraint(condition=Q(cost__gte=0), name="jobitem_cost_not_negative"),
@@ -153,6 +175,32 @@ class JobItem(models.Model):
 
     def __str__(self) -> str:
         return f"job {self.job_id} row {self.index}"
+
+
+class JobEventKind(models.TextChoices):
+    STARTED = "enrichment_started", "Started"
+    PROGRESS = "enrichment_progress", "Progress"
+    COMPLETED = "enrichment_completed", "Completed"
+    COST_THRESHOLD = "cost_threshold_reached", "Cost threshold reached"
+    RATE_LIMITED = "rate_limited", "Rate limited"
+    PAUSED = "paused", "Paused"
+    ERROR = "error", "Error"
+
+
+class JobEvent(models.Model):
+    """The job's log, shown on its page: what happened, in order."""
+
+    job = models.ForeignKey(EnrichmentJob, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=32, choices=JobEventKind)
+    message = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["job", "created_at"], name="jobevent_job_time")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} {self.kind}: {self.message}"
 
 
 class WaterfallStep(models.Model):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from contacts.models import (
@@ -26,14 +26,14 @@ from contacts.models import (
     VerificationStatus,
     suppression_hash,
 )
-from enrichment.batch import field_value, read_leads, run_email_step
+from enrichment.batch import display_names, field_value
 from enrichment.emails.finder import guess_evidence
 from enrichment.emails.names import InvalidName, parse_name_parts
 from enrichment.emails.patterns import DomainPattern as LearnedPattern
 from enrichment.emails.patterns import KnownEmail, learn_patterns_by_domain
 from enrichment.emails.scoring import EmailEvidence, EmailScore, score_email
 from enrichment.emails.verify import verify_emails
-from enrichment.models import DomainPattern, EnrichmentJob, ItemStatus, JobItem, JobStatus, JobType
+from enrichment.models import DomainPattern, EnrichmentJob
 from providers.models import Provider
 
 logger = logging.getLogger(__name__)
@@ -154,12 +154,7 @@ def email_record_bounce(
 
 def _contact_for(lead, mapping: dict[str, str], job: EnrichmentJob, project) -> EnrichedContact:
     """A contact awaiting review, with the names as the user wrote them."""
-    first, last = (
-        field_value(lead.row, mapping, "first_name"),
-        field_value(lead.row, mapping, "last_name"),
-    )
-    if not (first or last):
-        first, _, last = field_value(lead.row, mapping, "full_name").partition(" ")
+    first, last = display_names(lead.row, mapping)
     linkedin = field_value(lead.row, mapping, "linkedin_url")
     return EnrichedContact(
         first_name=(first or lead.parsed.first.title())[:100],
@@ -201,136 +196,6 @@ def _email_for(contact: EnrichedContact, result: dict, now) -> ContactEmail:
         catch_all=found.catch_all if found else None,
         last_checked_at=now,
     )
-
-
-@transaction.atomic
-def job_create_bulk(
-    *,
-    rows: list[dict[str, str]],
-    mapping: dict[str, str],
-    name: str,
-    options: dict,
-    project=None,
-    created_by=None,
-) -> EnrichmentJob:
-    """A pending bulk job with one pending item per input row."""
-    job = EnrichmentJob.objects.create(
-        job_type=JobType.BULK,
-        name=name[:200],
-        project=project,
-        created_by=created_by,
-        options={**options, "mapping": mapping},
-        total_items=len(rows),
-    )
-    JobItem.objects.bulk_create(
-        [JobItem(job=job, index=i, input=dict(row)) for i, row in enumerate(rows)],
-        batch_size=1000,
-    )
-    return job
-
-
-def job_claim(*, job_id: int) -> bool:
-    """Move a pending (or retrying) job to processing; False when another worker has it."""
-    claimed = EnrichmentJob.objects.filter(
-        pk=job_id, status__in=[JobStatus.PENDING, JobStatus.RETRYING]
-    ).update(status=JobStatus.PROCESSING, started_at=timezone.now())
-    return claimed == 1
-
-
-def job_process_emails(*, job_id: int, smtp: bool = False, resolver=None) -> EnrichmentJob:
-    """Run the email step over a job's unfinished items and store the results.
-
-    Idempotent: items already finished are left alone, so a re-run after a killed worker
-    only does what is left.
-    """
-    job = EnrichmentJob.objects.get(pk=job_id)
-    mapping = job.options.get("mapping", {})
-    items = list(job.items.exclude(status__in=[ItemStatus.SUCCEEDED, ItemStatus.FAILED]))
-    leads = read_leads([item.input for item in items], mapping)
-    for lead, item in zip(leads, items, strict=True):
-        lead.index = item.index
-    mark_suppressed(leads)
-    run_email_step(
-        [lead for lead in leads if not lead.result],
-        learn=lambda domains, known: domain_patterns_learn(domains=domains, extra=known),
-        resolver=resolver,
-        smtp=smtp,
-    )
-    return job_store_results(job=job, leads=leads, items=items)
-
-
-@transaction.atomic
-def job_store_results(*, job: EnrichmentJob, leads: list, items: list[JobItem] | None = None):
-    """Write each lead's result to its item, create a contact (with its email, score and
-    breakdown) awaiting review for every lead that has a name, and complete the job.
-
-    The returned job carries ``greylisted``: ``{contact_email_id: seconds}`` for addresses
-    whose SMTP probe met a temporary refusal and is worth repeating after that delay."""
-    now = timezone.now()
-    mapping = job.options.get("mapping", {})
-    if items is None:
-        items = list(job.items.filter(index__in=[lead.index for lead in leads]).order_by("index"))
-    by_index = {item.index: item for item in items}
-    contacts, emails, done, waiting = [], [], [], []
-    for lead in leads:
-        item = by_index[lead.index]
-        succeeded = lead.result.get("email_status") in OK_STATUSES
-        item.output = {k: v for k, v in lead.result.items() if k not in {"found", "breakdown"}}
-        item.status = ItemStatus.SUCCEEDED if succeeded else ItemStatus.FAILED
-        item.error = "" if succeeded else item.output.get("email_reason", "")
-        item.attempts += 1
-        item.started_at = item.started_at or now
-        item.finished_at = now
-        if lead.parsed is not None and not lead.result.get("suppressed"):
-            item.contact = _contact_for(lead, mapping, job, job.project)
-            contacts.append(item.contact)
-            if lead.result.get("email") and lead.result.get("email_status"):
-                emails.append(_email_for(item.contact, lead.result, now))
-                found = lead.result.get("found")
-                if found is not None and found.retry_after:
-                    waiting.append((emails[-1], found.retry_after))
-        done.append(item)
-    # bulk_create sets primary keys on PostgreSQL and SQLite, so the links below hold.
-    EnrichedContact.objects.bulk_create(contacts, batch_size=1000)
-    for row in (*emails, *done):
-        if getattr(row, "contact", None) is not None:
-            row.contact_id = row.contact.pk
-    ContactEmail.objects.bulk_create(emails, batch_size=1000)
-    JobItem.objects.bulk_update(
-        done,
-        ["output", "status", "error", "attempts", "started_at", "finished_at", "contact"],
-        batch_size=1000,
-    )
-    ContactActivity.objects.bulk_create(
-        [
-            ContactActivity(
-                contact=c,
-                contact_ref=str(c.pk),
-                action="discovered",
-                actor=job.created_by,
-                detail={"job": job.pk, "via": job.job_type},
-            )
-            for c in contacts
-        ],
-        batch_size=1000,
-    )
-    counts = job.items.aggregate(
-        processed=Count("id", filter=Q(status__in=[ItemStatus.SUCCEEDED, ItemStatus.FAILED])),
-        succeeded=Count("id", filter=Q(status=ItemStatus.SUCCEEDED)),
-        failed=Count("id", filter=Q(status=ItemStatus.FAILED)),
-    )
-    job.processed_items = counts["processed"]
-    job.succeeded_items = counts["succeeded"]
-    job.failed_items = counts["failed"]
-    job.contacts_discovered = job.contacts.count()
-    if job.processed_items == job.total_items:
-        job.status = JobStatus.COMPLETED
-        job.completed_at = now
-    job.started_at = job.started_at or now
-    job.save()
-    # Greylisted SMTP probes, for the caller to retry later: {contact_email_id: seconds}.
-    job.greylisted = {email.pk: after for email, after in waiting}
-    return job
 
 
 def mark_suppressed(leads) -> None:

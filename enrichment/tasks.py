@@ -8,9 +8,8 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
-from enrichment import services
+from enrichment import jobs, services
 from enrichment.emails.smtp_replies import greylist_retry_delay
-from enrichment.models import EnrichmentJob, JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -18,31 +17,38 @@ logger = logging.getLogger(__name__)
 GREYLIST_MAX_RETRIES = 4
 
 
-@shared_task(bind=True, max_retries=3, name="enrichment.process_email_job")
-def process_email_job(self, job_id: int, smtp: bool | None = None) -> dict:
-    """Find and verify the emails of a job's rows. Safe to run twice: a second worker finds
-    the job claimed, a re-delivered task after a crash only does the unfinished items."""
-    smtp = settings.ENRICH_SMTP_PROBE if smtp is None else smtp
-    if not services.job_claim(job_id=job_id):
-        job = EnrichmentJob.objects.filter(pk=job_id).only("status").first()
-        if (
-            job is None
-            or job.status != JobStatus.PROCESSING
-            or not self.request.delivery_info.get("redelivered")
-        ):
-            return {"job": job_id, "skipped": True}
-    try:
-        job = services.job_process_emails(job_id=job_id, smtp=smtp)
-    except Exception as exc:
-        EnrichmentJob.objects.filter(pk=job_id).update(
-            status=JobStatus.RETRYING, error_message=str(exc)[:2000]
-        )
-        if self.request.retries >= self.max_retries:
-            EnrichmentJob.objects.filter(pk=job_id).update(status=JobStatus.FAILED)
-            raise
-        raise self.retry(exc=exc, countdown=5 * 3**self.request.retries) from exc
-    retry_greylisted_later(job.greylisted, attempt=0)
-    return {"job": job_id, "processed": job.processed_items, "succeeded": job.succeeded_items}
+#: Chunk tasks queued per job at its start: the workers share its items.
+PARALLEL_CHUNKS = 2
+
+
+def job_enqueue(job_id: int, *, parallel: int = PARALLEL_CHUNKS) -> None:
+    """Queue the job's work once the current transaction commits."""
+    for _ in range(parallel):
+        transaction.on_commit(lambda: process_job.delay(job_id))
+
+
+@shared_task(name="enrichment.process_job")
+def process_job(job_id: int) -> dict:
+    """Work on a job's items until none is left to claim now. Safe to run many times at once
+    and again after a crash: items are claimed with leases (enrichment.jobs). Items waiting
+    for a retry bring the task back when they are due."""
+    outcome = jobs.job_work(job_id=job_id)
+    retry_greylisted_later(outcome.greylisted, attempt=0)
+    if outcome.retry_in is not None and not outcome.stopped:
+        countdown = min(outcome.retry_in + 0.5, settings.CELERY_MAX_COUNTDOWN)
+        process_job.apply_async(args=[job_id], countdown=countdown)
+    return {"job": job_id, "processed": outcome.processed, "stopped": outcome.stopped}
+
+
+@shared_task(name="enrichment.requeue_stalled_jobs")
+def requeue_stalled_jobs() -> dict:
+    """Queue work for processing jobs whose workers stopped (leases ran out) and for paused
+    jobs whose budgets have room again (beat, every minute)."""
+    queued = 0
+    for job_id in jobs.jobs_needing_work():
+        process_job.delay(job_id)
+        queued += 1
+    return {"queued": queued}
 
 
 @shared_task(name="enrichment.verify_contact_emails")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import IO, Any
 
 from tqdm import tqdm
@@ -22,7 +23,7 @@ from enrichment.fields import CANONICAL_FIELDS
 from providers.adapters import get_adapter_class
 from providers.adapters.base import Operation, OperationSpec, ProviderResult
 from providers.client import call_provider
-from providers.errors import ErrorKind, ProviderError
+from providers.errors import BudgetExhausted, ErrorKind, ProviderError
 from providers.models import Provider
 
 logger = logging.getLogger(__name__)
@@ -115,11 +116,21 @@ def _operation_for(step: Step, wanted: str, inputs: Mapping[str, Any]) -> Operat
 
 
 def fill_lead(
-    lead: Lead, inputs: dict[str, Any], fields: Sequence[str], steps: list[Step], job_item=None
+    lead: Lead,
+    inputs: dict[str, Any],
+    fields: Sequence[str],
+    steps: list[Step],
+    job_item=None,
+    cost_cap: Decimal | None = None,
 ) -> dict[str, FieldAnswer]:
-    """Ask ``steps`` in order for each of ``fields`` not already known well enough."""
+    """Ask ``steps`` in order for each of ``fields`` not already known well enough.
+
+    With ``cost_cap``, a call whose price would take the lead's spend past it is not made.
+    A budget refusal (:class:`BudgetExhausted`) is raised: the caller pauses the job.
+    """
     answers: dict[str, FieldAnswer] = {}
     asked: dict[tuple[str, Operation], ProviderResult | None] = {}
+    spent = Decimal(0)
     for wanted in fields:
         if wanted == "email" and lead.result.get("email_status") == "verified":
             continue
@@ -133,7 +144,14 @@ def fill_lead(
                 continue
             key = (step.provider.slug, op)
             if key not in asked:
+                price = max(step.provider.price_for(op), step.operations[op].cost)
+                if cost_cap is not None and spent + price > cost_cap:
+                    lead.result.setdefault("provider_errors", []).append(
+                        f"{step.provider.slug}: skipped, the lead's cost cap {cost_cap} is reached"
+                    )
+                    continue
                 asked[key] = _ask(step, op, inputs, lead, job_item)
+                spent += asked[key].cost if asked[key] is not None else Decimal(0)
             result = asked[key]
             if result is None or not result.found or wanted not in result.fields:
                 continue
@@ -162,6 +180,8 @@ def _ask(step: Step, op: Operation, inputs: dict, lead: Lead, job_item) -> Provi
     step.calls += 1
     try:
         result = call_provider(step.provider, op, inputs, job_item=job_item)
+    except BudgetExhausted:
+        raise
     except ProviderError as exc:
         lead.result.setdefault("provider_errors", []).append(
             f"{step.provider.slug}: {exc.kind}/{exc.code}"

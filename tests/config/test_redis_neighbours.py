@@ -29,7 +29,7 @@ _SCRIPT = textwrap.dedent(
 
     queue = sys.argv[1]
     cache.set("some-cached-value", 1)
-    app.send_task("enrichment.process_email_job", args=[1], queue=queue)
+    app.send_task("enrichment.process_job", args=[1], queue=queue)
     cache.clear()
     print(json.dumps({
         "cached": cache.get("some-cached-value"),

@@ -81,7 +81,7 @@ def test_export_neutralises_formulas_in_headers_and_behind_tabs(tmp_path, settin
         writer.writerow(["John", "Roe", "acme.example", "\r+1+cmd"])
         writer.writerow(["Ann", "Poe", "acme.example", "+1 555 0100"])
     out = tmp_path / "out.csv"
-    _call("enrich", str(path), "-o", str(out), "--offline", "--no-save")
+    _call("enrich", str(path), "-o", str(out), "--offline")
 
     with open(out, newline="") as fh:
         rows = list(csv.reader(fh))

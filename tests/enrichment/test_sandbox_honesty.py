@@ -43,7 +43,7 @@ def enrich(settings, tmp_path, monkeypatch, capsys):
 
 
 def test_a_sandbox_valid_never_overrides_a_real_dns_verdict(enrich):
-    found = enrich(f"{HEADER}John,Roe,nomail.test\nJane,Doe,acme.test\n", "--no-save")
+    found = enrich(f"{HEADER}John,Roe,nomail.test\nJane,Doe,acme.test\n")
     rows = {row["domain"]: row for row in found}
 
     # The null MX makes the guess invalid; the sandbox's "valid" for it is not taken.
@@ -56,7 +56,7 @@ def test_a_sandbox_valid_never_overrides_a_real_dns_verdict(enrich):
 
 def test_the_sandbox_fills_an_email_only_where_nothing_was_checked(enrich):
     # No domain, so our checks had nothing to say; the sandbox's answer is used, labelled.
-    (row,) = enrich("first_name,last_name,company_name\nAnn,Poe,Acme\n", "--no-save")
+    (row,) = enrich("first_name,last_name,company_name\nAnn,Poe,Acme\n")
     assert row["email_source"] == "sandbox"
     assert "(synthetic data)" in row["email_reason"]
 

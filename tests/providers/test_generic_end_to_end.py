@@ -163,7 +163,6 @@ def test_an_imported_provider_is_tested_and_used_by_enrich(
             slug,
             "--fields",
             "email,title",
-            "--no-save",
         )
     assert run.status == 0, run.err
     (row,) = csv.DictReader(out.open())

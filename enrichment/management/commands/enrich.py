@@ -1,20 +1,26 @@
-"""`manage.py enrich IN.csv -o OUT.csv`: batch enrichment from the shell."""
+"""`manage.py enrich IN.csv -o OUT.csv`: batch enrichment from the shell, as a job.
+
+The job is created first (the same engine as the browser, the API and beat, enrichment.jobs),
+processed here by a few threads or, with ``--queue``, by the Celery workers while this waits,
+and the output is written from the results stored on its items."""
 
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 from tqdm import tqdm
 
 from budgets.models import Project
-from enrichment import services
-from enrichment.batch import read_leads, run_email_step
+from enrichment import jobs, tasks
 from enrichment.csvio import CsvError, infer_mapping, parse_mapping_override, read_csv, write_csv
-from enrichment.emails.mx import MxResolver
 from enrichment.fields import CANONICAL_FIELDS, EMAIL_RESULT_FIELDS
-from enrichment.waterfall import load_steps, run_provider_step
+from enrichment.models import JobStatus
 
 ALWAYS_ADDED = ("first_name", "last_name", "domain", "email")
 
@@ -61,7 +67,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--project", help="project slug to file the job and contacts under")
         parser.add_argument(
-            "--no-save", action="store_true", help="do not store the job and contacts for review"
+            "--queue",
+            action="store_true",
+            help="hand the job to the Celery workers and wait for it (default: work here)",
+        )
+        parser.add_argument(
+            "--threads", type=int, default=4, help="workers in this process (without --queue)"
         )
 
     def handle(self, *args, **opts):
@@ -76,10 +87,8 @@ class Command(BaseCommand):
             return
         if not opts["output"]:
             raise CommandError("-o/--output is required (or use --show-mapping)")
+        _check_writable(opts["output"])
         fields = [f.strip() for f in opts["fields"].split(",") if f.strip()] or ["email"]
-        unknown = [f for f in fields if f not in CANONICAL_FIELDS]
-        if unknown:
-            raise CommandError(f"unknown field(s): {', '.join(unknown)}")
         providers = [p.strip() for p in opts["providers"].split(",") if p.strip()]
         if providers and opts["offline"]:
             raise CommandError("--providers and --offline exclude each other")
@@ -93,69 +102,97 @@ class Command(BaseCommand):
                 "no name column found (first_name/last_name or full_name); "
                 "see --show-mapping and --map"
             )
-
         try:
-            steps_providers = [step.provider for step in load_steps(providers)]
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
-        leads = read_leads(table.rows, mapping)
-        services.mark_suppressed(leads)
-        resolver = MxResolver(offline=True) if opts["offline"] else MxResolver()
-        with tqdm(
-            total=len(leads), unit="row", desc="emails", disable=None, file=self.stderr._out
-        ) as bar:
-            run_email_step(
-                [lead for lead in leads if not lead.result],
-                learn=lambda domains, known: services.domain_patterns_learn(
-                    domains=domains,
-                    extra=[
-                        *known,
-                        *services.known_emails_from_providers(
-                            domains=domains, providers=steps_providers
-                        ),
-                    ],
-                ),
-                resolver=resolver,
-                smtp=opts["smtp"] and not opts["offline"],
-                progress=bar.update,
-            )
-        if providers:
-            try:
-                run_provider_step(
-                    leads,
-                    mapping=mapping,
-                    fields=fields,
-                    providers=providers,
-                    min_confidence=opts["min_confidence"],
-                    stderr=self.stderr._out,
-                )
-            except ValueError as exc:
-                raise CommandError(str(exc)) from None
-
-        headers = _output_headers(table.headers, mapping, fields)
-        write_csv(opts["output"], headers, (_output_row(lead, mapping) for lead in leads))
-        if not opts["no_save"]:
-            job = services.job_create_bulk(
+            job = jobs.job_create(
                 rows=table.rows,
                 mapping=mapping,
                 name=Path(opts["input"]).name,
-                options={
-                    "fields": fields,
-                    "providers": providers,
-                    "smtp": opts["smtp"],
-                    "offline": opts["offline"],
-                    "via": "command",
-                },
+                fields=fields,
+                providers=providers,
+                min_confidence=opts["min_confidence"],
+                smtp=opts["smtp"] and not opts["offline"],
+                offline=opts["offline"],
                 project=project,
+                via="command",
             )
-            services.job_store_results(job=job, leads=leads)
-            self.stderr.write(f"saved as job {job.pk}; contacts await review at /")
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        self.stderr.write(f"job {job.pk}: {job.total_items} rows")
+        with tqdm(
+            total=job.total_items, unit="row", desc="enrich", disable=None, file=self.stderr._out
+        ) as bar:
+            if opts["queue"]:
+                tasks.job_enqueue(job.pk)
+                job = _wait(job, bar)
+            else:
+                job = _work_here(job, bar, threads=max(1, opts["threads"]))
+        if job.status == JobStatus.PAUSED:
+            raise CommandError(f"job {job.pk} paused: {job.error_message}")
+        items = job.items.order_by("index").only("input", "output", "status", "error")
+        headers = _output_headers(table.headers, mapping, fields)
+        write_csv(opts["output"], headers, (_output_row(i, mapping) for i in items.iterator()))
         counts: dict[str, int] = {}
-        for lead in leads:
-            status = lead.result.get("email_status") or "not found"
+        for item in job.items.only("output"):
+            status = (item.output or {}).get("email_status") or "not found"
             counts[status] = counts.get(status, 0) + 1
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        self.stdout.write(f"wrote {len(leads)} rows to {opts['output']}: {summary}")
+        self.stdout.write(f"wrote {job.total_items} rows to {opts['output']}: {summary}")
+        self.stderr.write(f"saved as job {job.pk}; contacts await review at /")
+
+
+def _check_writable(path: str) -> None:
+    """Refuse an output path that cannot be written before any work is done."""
+    target = Path(path)
+    if target.is_dir():
+        raise CommandError(f"{path}: is a directory")
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise CommandError(f"{path}: no such directory {str(parent)!r}")
+    if not os.access(target if target.exists() else parent, os.W_OK):
+        raise CommandError(f"{path}: not writable")
+
+
+def _work_here(job, bar, *, threads: int):
+    """Process the job in this process, ``threads`` workers sharing its items."""
+    lock = threading.Lock()
+
+    def tick(_item) -> None:
+        with lock:
+            bar.update(1)
+
+    def work() -> None:
+        while True:
+            outcome = jobs.job_work(job_id=job.pk, on_item=tick)
+            if outcome.stopped or outcome.retry_in is None:
+                return
+            time.sleep(outcome.retry_in + 0.1)  # an item waits for its retry
+
+    def helper() -> None:
+        try:
+            work()
+        finally:
+            connection.close()
+
+    # This thread is one of the workers, on this command's own connection.
+    helpers = [threading.Thread(target=helper, name=f"enrich-{n}") for n in range(threads - 1)]
+    for thread in helpers:
+        thread.start()
+    work()
+    for thread in helpers:
+        thread.join()
+    job.refresh_from_db()
+    return job
+
+
+def _wait(job, bar):
+    """Follow a job the workers process until it is done or paused."""
+    while True:
+        job.refresh_from_db()
+        bar.n = job.processed_items
+        bar.refresh()
+        if job.is_terminal or job.status == JobStatus.PAUSED:
+            return job
+        time.sleep(0.5)
 
 
 def _output_headers(headers: list[str], mapping: dict[str, str], fields: list[str]) -> list[str]:
@@ -167,16 +204,16 @@ def _output_headers(headers: list[str], mapping: dict[str, str], fields: list[st
     return [*headers, *extra, *(f for f in EMAIL_RESULT_FIELDS if f not in headers)]
 
 
-def _output_row(lead, mapping: dict[str, str]) -> dict:
-    row = dict(lead.row)
+def _output_row(item, mapping: dict[str, str]) -> dict:
+    row = dict(item.input)
+    output = item.output or {}
     for field, header in mapping.items():
-        row.setdefault(field, lead.row.get(header, ""))
-    if lead.parsed is not None:
-        row.setdefault("first_name", lead.parsed.first)
-        row.setdefault("last_name", lead.parsed.last)
-    if lead.domain and "domain" not in lead.row:  # an input column named domain stays as given
-        row["domain"] = lead.domain
-    for key, value in lead.result.items():
+        row.setdefault(field, item.input.get(header, ""))
+    for key, value in output.items():
+        if key == "domain" and "domain" in item.input:
+            continue  # an input column named domain stays as given
         if key in EMAIL_RESULT_FIELDS or key in CANONICAL_FIELDS:
             row[key] = value
+    if not output.get("email_reason") and item.error:
+        row["email_reason"] = item.error
     return row

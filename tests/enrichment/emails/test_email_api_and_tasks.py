@@ -7,8 +7,8 @@ from django.core.cache import cache
 
 from contacts.models import ContactEmail, GenerationMethod
 from enrichment import tasks
+from enrichment.jobs import job_create
 from enrichment.models import EnrichmentJob, JobStatus
-from enrichment.services import job_create_bulk
 from tests.factories import ContactEmailFactory, EnrichedContactFactory
 from tests.support.dns_server import mail_zone
 from tests.support.smtp_server import Greylist, KnownMailboxes
@@ -101,19 +101,21 @@ def test_admin_shows_the_breakdown_and_records_bounces(alice_client, zone):
 
 
 def test_the_job_task_processes_every_row_once(zone, django_capture_on_commit_callbacks):
-    job = job_create_bulk(
+    job = job_create(
         rows=[{"name": "Jane Doe", "domain": "acme.example"}, {"name": "", "domain": "x"}],
         mapping={"full_name": "name", "domain": "domain"},
         name="api rows",
-        options={},
     )
-    outcome = tasks.process_email_job.apply(args=[job.pk]).get()
+    outcome = tasks.process_job.apply(args=[job.pk]).get()
     job.refresh_from_db()
     assert job.status == JobStatus.COMPLETED
-    assert (job.processed_items, job.succeeded_items, job.failed_items) == (2, 1, 1)
+    assert (job.processed_items, job.succeeded_items, job.failed_items) == (2, 1, 0)
+    skipped = job.items.get(index=1)
+    assert skipped.status == "skipped"
+    assert skipped.error.startswith("no name")
     assert outcome["processed"] == 2
-    # Running it again changes nothing: the job is no longer pending.
-    assert tasks.process_email_job.apply(args=[job.pk]).get() == {"job": job.pk, "skipped": True}
+    # Running it again changes nothing: every item is done.
+    assert tasks.process_job.apply(args=[job.pk]).get()["processed"] == 0
     assert EnrichmentJob.objects.get().contacts.count() == 1
 
 

@@ -230,3 +230,16 @@ def _pick(
         ],
         retry_after=retry,
     )
+
+
+def rank_candidates(
+    parsed: ParsedName, domain: str, learned: DomainPattern | None
+) -> list[Candidate]:
+    """The candidate addresses for one person at ``domain``, most probable first."""
+    return generate_candidates(parsed, domain, ranking=learned)
+
+
+def guess_score(candidate: Candidate, learned: DomainPattern | None) -> int:
+    """The confidence of an unprobed guess at a domain whose MX records are present."""
+    evidence = EmailEvidence(syntax_valid=True, mx="present", **pattern_evidence(candidate, learned))
+    return score_email(evidence).score

@@ -37,6 +37,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 from faker import Faker  # noqa: E402
 
+from enrichment.emails.calibration import fit  # noqa: E402
 from enrichment.emails.finder import guess_score, rank_candidates  # noqa: E402
 from enrichment.emails.names import InvalidName, ParsedName, parse_name  # noqa: E402
 from enrichment.emails.patterns import KnownEmail, learn_domain_patterns  # noqa: E402
@@ -302,7 +303,10 @@ class Tally:
 
 
 def evaluate(
-    corpus: list[Domain], k: int, seed: int, on_guess: Callable[[int, bool], None] | None = None
+    corpus: list[Domain],
+    k: int,
+    seed: int,
+    on_guess: Callable[[float, int, bool], None] | None = None,
 ) -> Tally:
     rng = random.Random(seed * 1000 + k)
     tally = Tally()
@@ -333,7 +337,7 @@ def evaluate(
             tally.top1 += right
             tally.top3 += person.email in emails[:3]
             if on_guess is not None and ranked:
-                on_guess(guess_score(ranked[0], learned), right)
+                on_guess(ranked[0].probability, guess_score(ranked[0], learned), right)
     return tally
 
 
@@ -346,9 +350,9 @@ def print_shapes(corpus: list[Domain]) -> None:
     print()
 
 
-def run(domains: int, seed: int, calibration: bool) -> None:
-    print(f"$ .venv/bin/python bench/pattern_accuracy.py --domains {domains} --seed {seed}"
-          + (" --calibration" if calibration else ""))
+def run(domains: int, seed: int, calibration: bool, fitting: bool) -> None:
+    flags = (" --calibration" if calibration else "") + (" --fit" if fitting else "")
+    print(f"$ .venv/bin/python bench/pattern_accuracy.py --domains {domains} --seed {seed}{flags}")
     started = time.perf_counter()
     corpus = make_corpus(domains, seed)
     print_shapes(corpus)
@@ -357,14 +361,16 @@ def run(domains: int, seed: int, calibration: bool) -> None:
     print(header)
     print("-" * len(header))
     bands: dict[int, list[int]] = {}
+    pairs: list[tuple[float, bool]] = []
 
-    def record(score: int, right: bool) -> None:
+    def record(probability: float, score: int, right: bool) -> None:
         band = bands.setdefault(min(score // 10, 9), [0, 0])
         band[0] += 1
         band[1] += right
+        pairs.append((probability, right))
 
     for k in KNOWN_COUNTS:
-        t = evaluate(corpus, k, seed, on_guess=record if calibration else None)
+        t = evaluate(corpus, k, seed, on_guess=record if calibration or fitting else None)
         print(f"{k:>5}  {t.n:>7}  {t.first_last / t.n:>10.1%}  {t.majority / t.n:>17.1%}  "
               f"{t.best_single / t.n:>20.1%}  {t.top1 / t.n:>6.1%}  {t.top3 / t.n:>6.1%}")
     print(
@@ -379,6 +385,9 @@ def run(domains: int, seed: int, calibration: bool) -> None:
         for band in sorted(bands):
             n, right = bands[band]
             print(f"{band * 10:>3}-{band * 10 + 9:<3}  {n:>7}  {right / n:>6.1%}")
+    if fitting:
+        print("\nCALIBRATION for enrichment/emails/calibration.py:")
+        print(fit(pairs))
     print(f"\n{time.perf_counter() - started:.1f} s")
 
 
@@ -387,8 +396,11 @@ def main() -> None:
     parser.add_argument("--domains", type=int, default=600)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--calibration", action="store_true", help="print the confidence table")
+    parser.add_argument(
+        "--fit", action="store_true", help="fit the calibration table on this corpus and print it"
+    )
     args = parser.parse_args()
-    run(args.domains, args.seed, args.calibration)
+    run(args.domains, args.seed, args.calibration, args.fit)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from enrichment.emails.calibration import calibrate
 from enrichment.emails.domains import (
     InvalidDomain,
     clean_domain,
@@ -148,16 +149,18 @@ def _probe(ranked: list, mx: Mapping[str, MxResult], prober: SmtpProber) -> dict
 
 def pattern_evidence(candidate: Candidate, learned: DomainPattern | None) -> dict[str, Any]:
     """The scoring inputs a guess gets from the domain's learned pattern (or the prior)."""
+    # The scores speak of the chance that the guess is right, as measured on the benchmark.
+    chance = calibrate(candidate.probability)
     if learned is None or learned.examples <= 0:
-        # Without evidence at the domain the candidate's chance *is* the prior's (split over
-        # the name's spellings); scoring then says "global prior", not "learned".
+        # Without evidence at the domain the candidate's chance comes from the prior alone;
+        # scoring then says "global prior", not "learned".
         return {
             "pattern_probability": None,
             "pattern_support": 0,
-            "prior": min(1.0, candidate.probability),
+            "prior": chance,
         }
     return {
-        "pattern_probability": min(1.0, candidate.probability),
+        "pattern_probability": chance,
         "pattern_support": round(learned.support_for(candidate.pattern)),
         "prior": min(1.0, candidate.prior),
     }

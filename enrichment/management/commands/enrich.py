@@ -12,7 +12,7 @@ from budgets.models import Project
 from enrichment import services
 from enrichment.batch import read_leads, run_email_step
 from enrichment.csvio import CsvError, infer_mapping, parse_mapping_override, read_csv, write_csv
-from enrichment.emails.mx import MxResolver
+from enrichment.emails.mx import DNS_UNAVAILABLE_NOTICE, MxResolver
 from enrichment.fields import CANONICAL_FIELDS, EMAIL_RESULT_FIELDS
 from enrichment.waterfall import load_steps, run_provider_step
 
@@ -101,6 +101,8 @@ class Command(BaseCommand):
         leads = read_leads(table.rows, mapping)
         services.mark_suppressed(leads)
         resolver = MxResolver(offline=True) if opts["offline"] else MxResolver()
+        if resolver.dns_blind():
+            self.stderr.write(DNS_UNAVAILABLE_NOTICE)
         with tqdm(
             total=len(leads), unit="row", desc="emails", disable=None, file=self.stderr._out
         ) as bar:

@@ -259,3 +259,16 @@ def test_enrich_on_blind_dns_says_so_once_and_still_guesses(tmp_path, blind_dns)
     assert jane["email"] == "jdoe@acme.example"
     assert jane["email_status"] != "invalid"
     assert "DNS unavailable" in jane["email_reason"]
+
+
+def test_running_the_same_file_again_does_not_raise_the_confidence(tmp_path, zones):
+    path = _write(tmp_path, "in.csv", LEADS)
+    confidences = []
+    for run in range(3):
+        out = tmp_path / f"out{run}.csv"
+        _call("enrich", str(path), "-o", str(out))
+        jane = _read(out)[2]
+        assert jane["email"] == "jdoe@acme.example"
+        confidences.append(jane["email_confidence"])
+    assert len(set(confidences)) == 1, confidences
+    assert DomainPattern.objects.get(domain="acme.example").examples == 2

@@ -297,8 +297,6 @@ class MxResolver:
         blind = run_coroutine(self._canaries_missing)
         with self._memo_lock:
             self._blind = (time.monotonic() + TTL_UNKNOWN, blind)
-        if blind:
-            logger.warning("DNS resolver answers NXDOMAIN for names that exist")
         return blind
 
     async def _canaries_missing(self) -> bool:

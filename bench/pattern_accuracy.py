@@ -146,13 +146,18 @@ class NameSource:
         return given, surname
 
 
-def _render(template: str, given: list[str], middle: str, surname: list[str], ae: bool,
-            sep_join: str) -> str:
+def _render(
+    template: str, given: list[str], middle: str, surname: list[str], ae: bool, sep_join: str
+) -> str:
     first = fold(given[0], ae=ae)
     words = [fold(w, ae=ae) for w in surname]
     last = sep_join.join(w for w in words if w)
     return template.format(
-        first=first, f=first[:1], last=last, l=last[:1], m=fold(middle)[:1],
+        first=first,
+        f=first[:1],
+        last=last,
+        l=last[:1],
+        m=fold(middle)[:1],
         middle=fold(middle),
     )
 
@@ -170,7 +175,9 @@ def make_domain(rng: random.Random, names: NameSource, index: int) -> Domain:
     truncate = _pick(rng, TRUNCATE_TO) if rng.random() < TRUNCATING_DOMAINS else None
     middle_rule = None
     if rng.random() < MIDDLE_INITIAL_DOMAINS:
-        middle_rule = "{f}{m}{last}" if "{f}" in main or rng.random() < 0.5 else "{first}.{m}.{last}"
+        middle_rule = (
+            "{f}{m}{last}" if "{f}" in main or rng.random() < 0.5 else "{first}.{m}.{last}"
+        )
     chinese_first = rng.random() < CHINESE_FAMILY_FIRST
     ae = home == "de_DE" and rng.random() < UMLAUT_AE
     dotted = "." in main and rng.random() < DOTTED_SURNAME
@@ -214,9 +221,11 @@ def make_domain(rng: random.Random, names: NameSource, index: int) -> Domain:
         local = _render(template, given, middle, surname, ae, sep_join)
         if len(surname) > 1:
             shape = f"multi-word surname joined with {sep_join!r}"
-        if truncate and template in ("{f}{last}", "{first}{last}", "{f}{m}{last}") and len(
-            local
-        ) > truncate:
+        if (
+            truncate
+            and template in ("{f}{last}", "{first}{last}", "{f}{m}{last}")
+            and len(local) > truncate
+        ):
             local, shape = local[:truncate], f"truncated to {truncate}"
 
         roll = rng.random()
@@ -250,7 +259,9 @@ def _alias(rng: random.Random, given: list[str], surname: list[str], middle: str
     return rng.choice([f for f in forms if f])
 
 
-def _write(rng: random.Random, given: list[str], middle: str, surname: list[str], chinese: bool) -> str:
+def _write(
+    rng: random.Random, given: list[str], middle: str, surname: list[str], chinese: bool
+) -> str:
     given_text = " ".join(given + ([middle] if middle else []))
     if middle and rng.random() < 0.5 and len(middle) > 1 and middle not in given:
         given_text = " ".join(given + [middle[0] + "."])
@@ -356,8 +367,10 @@ def run(domains: int, seed: int, calibration: bool, fitting: bool) -> None:
     started = time.perf_counter()
     corpus = make_corpus(domains, seed)
     print_shapes(corpus)
-    header = (f"{'known':>5}  {'guesses':>7}  {'first.last':>10}  {'majority of known':>17}  "
-              f"{'best single (oracle)':>20}  {'top-1':>6}  {'top-3':>6}")
+    header = (
+        f"{'known':>5}  {'guesses':>7}  {'first.last':>10}  {'majority of known':>17}  "
+        f"{'best single (oracle)':>20}  {'top-1':>6}  {'top-3':>6}"
+    )
     print(header)
     print("-" * len(header))
     bands: dict[int, list[int]] = {}
@@ -371,8 +384,10 @@ def run(domains: int, seed: int, calibration: bool, fitting: bool) -> None:
 
     for k in KNOWN_COUNTS:
         t = evaluate(corpus, k, seed, on_guess=record if calibration or fitting else None)
-        print(f"{k:>5}  {t.n:>7}  {t.first_last / t.n:>10.1%}  {t.majority / t.n:>17.1%}  "
-              f"{t.best_single / t.n:>20.1%}  {t.top1 / t.n:>6.1%}  {t.top3 / t.n:>6.1%}")
+        print(
+            f"{k:>5}  {t.n:>7}  {t.first_last / t.n:>10.1%}  {t.majority / t.n:>17.1%}  "
+            f"{t.best_single / t.n:>20.1%}  {t.top1 / t.n:>6.1%}  {t.top3 / t.n:>6.1%}"
+        )
     print(
         "\nfirst.last: always first.last. majority of known: the most common of the fourteen "
         "simple patterns\namong the known addresses. best single: each domain's most common "
@@ -380,7 +395,9 @@ def run(domains: int, seed: int, calibration: bool, fitting: bool) -> None:
         "three candidates (address right, exactly)."
     )
     if calibration:
-        print("\nconfidence of the first guess (no SMTP, MX present) against how often it was right:")
+        print(
+            "\nconfidence of the first guess (no SMTP, MX present) against how often it was right:"
+        )
         print(f"{'score':>7}  {'guesses':>7}  {'right':>6}")
         for band in sorted(bands):
             n, right = bands[band]

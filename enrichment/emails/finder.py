@@ -263,5 +263,7 @@ def rank_candidates(
 
 def guess_score(candidate: Candidate, learned: DomainPattern | None) -> int:
     """The confidence of an unprobed guess at a domain whose MX records are present."""
-    evidence = EmailEvidence(syntax_valid=True, mx="present", **pattern_evidence(candidate, learned))
+    evidence = EmailEvidence(
+        syntax_valid=True, mx="present", **pattern_evidence(candidate, learned)
+    )
     return score_email(evidence).score

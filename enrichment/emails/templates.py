@@ -15,9 +15,13 @@ companies often know one the name column does not show. Evidence is shared among
 that explain an address in proportion to their current weight at the domain (a few rounds of
 expectation-maximisation, from the global prior), so one truncated long name makes the short
 names beside it count for the truncating template too. Addresses nothing explains count for
-:data:`OTHER`: nicknames, login ids, which no rule can guess. Chinese and Korean names are
+:data:`OTHER`: nicknames, login ids, which no rule can guess; and since an alias can match
+a rare template by chance (``sheilaha`` is Sheila Hart cut to 8), every address keeps a small
+:data:`OTHER_LIKELIHOOD` of being one. Chinese and Korean names are
 counted apart (:func:`name_class`), because a domain may write them family name first and
-everybody else given name first.
+everybody else given name first: their given-name-first templates are turned round
+(:data:`FAMILY_FIRST_FORM`) in the share of them the domain writes so (a Beta posterior from
+:data:`FAMILY_FIRST_PRIOR`).
 
 Guessing (:func:`template_candidates`). A template's probability at the domain is its share of
 ``PRIOR_STRENGTH * prior + evidence`` (Dirichlet-multinomial, as for the simple patterns); a
@@ -46,7 +50,6 @@ EM_ROUNDS = 8
 #: How likely an alias (an address no rule builds) is to match one given template's rendering.
 OTHER_LIKELIHOOD = 0.02
 TRUNCATIONS = (8, 7, 6)
-_SEPARATORS = ("", ".", "_", "-")
 _LOCAL_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 _TOKEN_RE = re.compile(r"\{(first|f|middle|m|last|last\.|last_|last-|l)\}")
 _HIDDEN = "\x00"  # stands for a middle initial the written name does not show
@@ -156,9 +159,8 @@ def name_class(parsed: ParsedName) -> str:
     return DEFAULT_CLASS
 
 
-def class_priors(klass: str) -> dict[str, float]:
-    """The global prior of every template (and :data:`OTHER`) for a name class."""
-    return {**TEMPLATE_PRIORS, OTHER: OTHER_PRIOR}
+#: Every template's global prior with :data:`OTHER`'s, summing to one.
+PRIORS: dict[str, float] = {**TEMPLATE_PRIORS, OTHER: OTHER_PRIOR}
 
 
 def render_template(
@@ -241,7 +243,9 @@ def _matches(rendered: str, local: str) -> bool:
         return rendered == local
     if len(rendered) != len(local):
         return False
-    return all(r == c or (r == _HIDDEN and c.isalpha()) for r, c in zip(rendered, local))
+    return all(
+        r == c or (r == _HIDDEN and c.isalpha()) for r, c in zip(rendered, local, strict=True)
+    )
 
 
 @dataclass(frozen=True)
@@ -272,8 +276,7 @@ class TemplateModel:
 
     def distribution(self, klass: str) -> dict[str, float]:
         """P(template) for a new person of ``klass`` at this domain, :data:`OTHER` included."""
-        priors = class_priors(klass)
-        alpha = {t: PRIOR_STRENGTH * p for t, p in priors.items()}
+        alpha = {t: PRIOR_STRENGTH * p for t, p in PRIORS.items()}
         for source, counts in self.counts.items():
             scale = 1.0 if source == klass else CROSS_CLASS_WEIGHT
             for template, weight in counts.items():
@@ -318,11 +321,10 @@ EMPTY_MODEL = TemplateModel(counts={})
 def learn_templates(examples: Sequence[TemplateExample]) -> TemplateModel:
     """Share each example's weight among its templates by their weight at the domain (EM)."""
     positive = [e for e in examples if e.weight > 0]
-    priors = {k: class_priors(k) for k in (DEFAULT_CLASS, EAST_ASIAN)}
     counts: dict[str, dict[str, float]] = {}
     for _ in range(EM_ROUNDS):
         model = TemplateModel(counts=counts)
-        dists = {k: model.distribution(k) for k in priors}
+        dists = {k: model.distribution(k) for k in (DEFAULT_CLASS, EAST_ASIAN)}
         fresh: dict[str, dict[str, float]] = {}
         for example in positive:
             dist = dists[example.klass]
@@ -432,7 +434,8 @@ def _resolve_collisions(parsed, model, dist, mass, best) -> None:
         targets: list[tuple[str, str]] = []
         if parsed.middle:
             middle_rule = "{first}.{m}.{last}" if "." in template else "{f}{m}{last}"
-            if dist.get(middle_rule, 0) > class_priors(DEFAULT_CLASS)[middle_rule] * 1.01:
+            # Only where the domain's own addresses show middle initials.
+            if dist.get(middle_rule, 0) > PRIORS[middle_rule] * 1.01:
                 rendered = render_template(middle_rule, parsed.primary, parsed)
                 if rendered and rendered not in taken:
                     targets.append((rendered, middle_rule))

@@ -219,7 +219,8 @@ def align(local: str, parsed: ParsedName) -> Alignment:
     local = local.strip().lower().split("+", 1)[0]
     exact: list[tuple[str, VariantKind]] = []
     numbered: list[tuple[str, VariantKind]] = []
-    stem = local.rstrip("0123456789")
+    # A collision number is one digit (john.smith2); "noah18" is an alias, not a collision.
+    stem = local[:-1] if local[-1:].isdigit() and not local[-2:-1].isdigit() else local
     for variant in parsed.variants():
         for template in GRAMMAR:
             hidden = None if parsed.middle else _HIDDEN

@@ -193,3 +193,9 @@ def test_dedupe_keeps_the_strongest_copy_and_a_bounce_wins():
     bounced = KnownEmail("aberg@acme.com", "Anna", "Berg", bounced=True)
     assert dedupe_examples([stored, imported]) == [imported]
     assert dedupe_examples([imported, bounced, stored]) == [bounced]
+
+
+def test_a_longer_number_is_an_alias_not_a_collision():
+    alignment = align("noah18", parse_name("Noah Brown"))
+    assert alignment.templates == ()
+    assert not alignment.numbered

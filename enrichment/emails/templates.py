@@ -33,6 +33,7 @@ deterministic.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -163,12 +164,22 @@ def name_class(parsed: ParsedName) -> str:
 PRIORS: dict[str, float] = {**TEMPLATE_PRIORS, OTHER: OTHER_PRIOR}
 
 
+@functools.cache
+def _parse_template(template: str) -> tuple[str, int, frozenset[str]]:
+    """(format string, cut length or 0, token names) of a template."""
+    base, _, cut = template.partition("~")
+    tokens = frozenset(_TOKEN_RE.findall(base))
+    # str.format cannot take "last." as a field name: rename the joined-surname tokens.
+    for sep, name in ((".", "last_dot"), ("_", "last_underscore"), ("-", "last_hyphen")):
+        base = base.replace(f"{{last{sep}}}", f"{{{name}}}")
+    return base, int(cut or 0), tokens
+
+
 def render_template(
     template: str, variant: NameVariant, parsed: ParsedName, *, middle: str | None = None
 ) -> str | None:
     """The local part ``template`` gives for one spelling of the name, or None."""
-    base, _, cut = template.partition("~")
-    tokens = set(_TOKEN_RE.findall(base))
+    base, cut, tokens = _parse_template(template)
     if not variant.first or ("first" in tokens and variant.first_is_initial):
         return None
     last_words = (
@@ -191,14 +202,14 @@ def render_template(
         "middle": middle,
         "m": middle[:1],
         "last": variant.last,
-        "last.": ".".join(last_words),
-        "last_": "_".join(last_words),
-        "last-": "-".join(last_words),
+        "last_dot": ".".join(last_words),
+        "last_underscore": "_".join(last_words),
+        "last_hyphen": "-".join(last_words),
         "l": variant.last[:1],
     }
-    local = _TOKEN_RE.sub(lambda match: values[match.group(1)], base)
+    local = base.format_map(values)
     if cut:
-        local = local[: int(cut)].rstrip("._-")
+        local = local[:cut].rstrip("._-")
     if not local or len(local) > 64:
         return None
     if _HIDDEN not in local and not _LOCAL_RE.match(local):

@@ -5,7 +5,7 @@ whose addresses follow the shapes and shares of real ones (``EMAIL-PATTERNS.md``
 reference: about a third of addresses fit no simple pattern, most domains mix patterns, 8- (7-,
 6-) character truncation, middle initials the written name does not show, number suffixes,
 multi-word surnames, family-name-first Chinese names, aliases). Names come from Faker's locales
-and the name tables, written as people write them (one "Name" column, sometimes "Last, First",
+(and a short list of multi-word surnames), written as people write them (one "Name" column, sometimes "Last, First",
 accents, particles). The generator folds names to ASCII itself and never calls the finder's
 parser or patterns, so the finder is measured on what it did not produce.
 
@@ -14,9 +14,10 @@ and prints top-1 and top-3 beside three figures computed in the same run: always
 the most common of the fourteen simple patterns among the known addresses, and each domain's best
 single simple pattern chosen knowing every address there (an upper bound for any finder that
 uses one pattern per domain). ``--calibration`` prints the confidence table: how often a guess
-scored in each band was right. Seeded: every run prints the same figures.
+scored in each band was right; ``--fit`` fits the table in ``enrichment/emails/calibration.py``
+(on another seed than the one that checks it). Seeded: every run prints the same figures.
 
-    .venv/bin/python bench/pattern_accuracy.py [--domains 600] [--seed 7] [--calibration]
+    .venv/bin/python bench/pattern_accuracy.py [--domains 600] [--seed 7] [--calibration] [--fit]
 """
 
 from __future__ import annotations

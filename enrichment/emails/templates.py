@@ -232,9 +232,9 @@ def align(local: str, parsed: ParsedName) -> Alignment:
     numbered: list[tuple[str, VariantKind]] = []
     # A collision number is one digit (john.smith2); "noah18" is an alias, not a collision.
     stem = local[:-1] if local[-1:].isdigit() and not local[-2:-1].isdigit() else local
+    hidden = None if parsed.middle else _HIDDEN
     for variant in parsed.variants():
         for template in GRAMMAR:
-            hidden = None if parsed.middle else _HIDDEN
             rendered = render_template(template, variant, parsed, middle=hidden)
             if rendered is None:
                 continue

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from enrichment.emails.calibration import calibrate
 from enrichment.emails.domains import (
     InvalidDomain,
     clean_domain,
@@ -25,10 +26,11 @@ from enrichment.emails.domains import (
 from enrichment.emails.mx import MxResolver, MxResult, MxStatus
 from enrichment.emails.names import ParsedName
 from enrichment.emails.patterns import DomainPattern
-from enrichment.emails.permutations import Candidate, generate_candidates
+from enrichment.emails.permutations import PRIORS, Candidate, variant_probabilities
 from enrichment.emails.scoring import EmailEvidence, EmailScore, score_email
 from enrichment.emails.smtp import DomainProbe, SmtpProber
 from enrichment.emails.smtp_replies import RcptOutcome
+from enrichment.emails.templates import EMPTY_MODEL, SIMPLE_NAMES, template_candidates
 from enrichment.emails.verify import smtp_evidence
 
 #: Candidates probed per person when SMTP is on: beyond the top few the chance that a lower
@@ -100,7 +102,7 @@ def find_emails(
         if is_free_mail(domain):
             ranked.append(FinderFailure(f"{domain} is a webmail domain, not a company's"))
             continue
-        candidates = generate_candidates(request.parsed, domain, ranking=patterns.get(domain))
+        candidates = rank_candidates(request.parsed, domain, patterns.get(domain))
         if not candidates:
             ranked.append(FinderFailure("no address can be built from this name"))
             continue
@@ -147,16 +149,18 @@ def _probe(ranked: list, mx: Mapping[str, MxResult], prober: SmtpProber) -> dict
 
 def pattern_evidence(candidate: Candidate, learned: DomainPattern | None) -> dict[str, Any]:
     """The scoring inputs a guess gets from the domain's learned pattern (or the prior)."""
+    # The scores speak of the chance that the guess is right, as measured on the benchmark.
+    chance = calibrate(candidate.probability)
     if learned is None or learned.examples <= 0:
-        # Without evidence at the domain the candidate's chance *is* the prior's (split over
-        # the name's spellings); scoring then says "global prior", not "learned".
+        # Without evidence at the domain the candidate's chance comes from the prior alone;
+        # scoring then says "global prior", not "learned".
         return {
             "pattern_probability": None,
             "pattern_support": 0,
-            "prior": min(1.0, candidate.probability),
+            "prior": chance,
         }
     return {
-        "pattern_probability": min(1.0, candidate.probability),
+        "pattern_probability": chance,
         "pattern_support": round(learned.support_for(candidate.pattern)),
         "prior": min(1.0, candidate.prior),
     }
@@ -168,7 +172,7 @@ def guess_evidence(
     """:func:`pattern_evidence` for a stored guess ``email`` of ``parsed``; None when the
     name's candidates at its domain no longer include it (the name was edited, say)."""
     domain = email.rpartition("@")[2].lower()
-    for candidate in generate_candidates(parsed, domain, ranking=learned):
+    for candidate in rank_candidates(parsed, domain, learned):
         if candidate.email == email.lower():
             return pattern_evidence(candidate, learned)
     return None
@@ -230,3 +234,36 @@ def _pick(
         ],
         retry_after=retry,
     )
+
+
+def rank_candidates(
+    parsed: ParsedName, domain: str, learned: DomainPattern | None
+) -> list[Candidate]:
+    """The candidate addresses for one person at ``domain``, most probable first: the
+    domain's learned templates applied to this name (:mod:`enrichment.emails.templates`)."""
+    domain = domain.strip().lower().rstrip(".")
+    if not domain or "@" in domain or " " in domain:
+        raise ValueError(f"not a domain: {domain!r}")
+    model = learned.templates if learned is not None else EMPTY_MODEL
+    weights = learned.variant_weights() if learned is not None else None
+    ranked = template_candidates(parsed, model, variant_probabilities(parsed, weights))
+    return [
+        Candidate(
+            email=f"{c.local_part}@{domain}",
+            local_part=c.local_part,
+            pattern=SIMPLE_NAMES.get(c.template, c.template),
+            prior=PRIORS.get(SIMPLE_NAMES.get(c.template, ""), 0.0),
+            probability=c.probability,
+            patterns=(SIMPLE_NAMES.get(c.template, c.template),),
+            variant=c.variant,
+        )
+        for c in ranked
+    ]
+
+
+def guess_score(candidate: Candidate, learned: DomainPattern | None) -> int:
+    """The confidence of an unprobed guess at a domain whose MX records are present."""
+    evidence = EmailEvidence(
+        syntax_valid=True, mx="present", **pattern_evidence(candidate, learned)
+    )
+    return score_email(evidence).score

@@ -11,7 +11,10 @@ The answer is one of five statuses (:class:`MxStatus`):
 * ``unknown`` - we could not tell: timeout, SERVFAIL, no nameserver answered, or offline mode.
 
 A timeout is never ``none``: a slow nameserver says nothing about the mailbox, and marking
-good addresses invalid because of a network hiccup is the costlier mistake.
+good addresses invalid because of a network hiccup is the costlier mistake. Nor is NXDOMAIN
+from a *blind* resolver, one that says every name is missing (a machine without outside DNS):
+when names that certainly exist (:data:`CANARY_DOMAINS`) are NXDOMAIN too, every NXDOMAIN is
+``unknown`` with the reason :data:`DNS_UNAVAILABLE` (:meth:`MxResolver.dns_blind`).
 
 Look-ups are cached twice: an in-process memo (so the 20 addresses of one company in a job
 cost one dictionary hit each, not one Redis round trip) in front of the Django cache (so
@@ -59,6 +62,15 @@ TTL_NEGATIVE = 3600
 TTL_UNKNOWN = 5 * 60
 
 DEFAULT_TIMEOUT = 5.0
+#: Names that certainly exist (RFC 2606 §3: IANA keeps example.com registered). A resolver
+#: that calls them NXDOMAIN says so of every name, and its NXDOMAIN proves nothing.
+CANARY_DOMAINS = ("example.com",)
+DNS_UNAVAILABLE = "DNS unavailable"
+#: The one line the commands print when the resolver is blind.
+DNS_UNAVAILABLE_NOTICE = (
+    "DNS unavailable: the resolver says even example.com does not exist, so no domain can be "
+    "checked; such addresses are 'unknown', not 'invalid'"
+)
 DEFAULT_CONCURRENCY = 64
 
 
@@ -209,6 +221,7 @@ class MxResolver:
         self.cache: BaseCache | None = cache if use_cache else None
         self._memo: dict[str, tuple[float, Any]] = {}
         self._memo_lock = threading.Lock()
+        self._blind: tuple[float, bool] | None = None
 
     # --- public API ---------------------------------------------------------------------
 
@@ -236,6 +249,19 @@ class MxResolver:
                 missing -= cached.keys()
             if missing:
                 fresh = run_coroutine(lambda: self._lookup_all(sorted(missing), concurrency))
+                # Only when nothing in the batch got a real answer: one name that resolves
+                # shows the resolver sees outside DNS, and then NXDOMAIN means what it says.
+                answered = any(
+                    r.status != MxStatus.UNKNOWN and not _is_nxdomain(r) for r in fresh.values()
+                )
+                nxdomain = any(_is_nxdomain(r) for r in fresh.values())
+                if nxdomain and not answered and self.dns_blind():
+                    fresh = {
+                        name: MxResult(name, MxStatus.UNKNOWN, reason=DNS_UNAVAILABLE)
+                        if _is_nxdomain(result)
+                        else result
+                        for name, result in fresh.items()
+                    }
                 self._store(fresh)
                 found.update(fresh)
 
@@ -248,6 +274,31 @@ class MxResolver:
             else:
                 out[original] = found[norm]
         return out
+
+    def dns_blind(self) -> bool:
+        """Whether the resolver answers NXDOMAIN even for :data:`CANARY_DOMAINS`; asked once
+        per :data:`TTL_UNKNOWN` per resolver. False offline (nothing is looked up then)."""
+        if self.offline:
+            return False
+        with self._memo_lock:
+            if self._blind is not None and self._blind[0] > time.monotonic():
+                return self._blind[1]
+        blind = run_coroutine(self._canaries_missing)
+        with self._memo_lock:
+            self._blind = (time.monotonic() + TTL_UNKNOWN, blind)
+        return blind
+
+    async def _canaries_missing(self) -> bool:
+        resolver = self._make_resolver()
+        for name in CANARY_DOMAINS:
+            try:
+                await resolver.resolve(name, "A")
+            except dns.resolver.NXDOMAIN:
+                continue
+            except dns.exception.DNSException:
+                return False  # no answer, or an answer without NXDOMAIN: not blind
+            return False
+        return True
 
     def resolve_addresses(self, host: str) -> tuple[str, ...]:
         """IP addresses of a mail host through the same nameservers as the MX look-up, so a
@@ -427,6 +478,10 @@ class MxResolver:
                 return ()
             return tuple(rdata.address for rdata in answer)
         return ()
+
+
+def _is_nxdomain(result: MxResult) -> bool:
+    return result.status == MxStatus.NONE and "NXDOMAIN" in result.reason
 
 
 def _classify_failure(exc: dns.exception.DNSException) -> tuple[MxStatus, str]:

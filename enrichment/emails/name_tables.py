@@ -122,3 +122,17 @@ TRANSCRIPTIONS: dict[str, str] = {
     "ø": "oe",
     "å": "aa",
 }
+# Common Chinese family names in pinyin and Korean ones as their bearers spell them: people
+# with these names are the ones some companies address family name first (wangwei@).
+EAST_ASIAN_SURNAMES = frozenset(
+    {
+        *_words(
+            "wang li zhang liu chen yang huang zhao wu zhou xu sun ma zhu hu guo he gao lin luo "
+            "zheng liang xie song tang han feng deng cao peng zeng xiao tian dong yuan pan cai "
+            "jiang yu du ye cheng wei su lyu ding ren shen yao jin fu zhong qiu tan shi fan wan "
+            "hou qin gu lei long duan hao kong shao mao chang qian dai xia jia fang meng bai kang "
+            "yan yin qiao xiong lu tao mo ou zou xue yi"
+        ),
+        *KOREAN_SURNAMES.values(),
+    }
+)

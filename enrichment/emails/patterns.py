@@ -33,7 +33,17 @@ nothing. Each spelling kind gets a Beta posterior whose prior mean matches its g
 :data:`~enrichment.emails.permutations.VARIANT_WEIGHTS` (strength :data:`SPELLING_PRIOR_STRENGTH`),
 and :meth:`DomainPattern.variant_weights` turns it back into a relative weight, so one
 "mueller" at a domain makes "ae" the first guess for the next umlaut. Nicknames are personal,
-not a convention, and are not learned. Everything here is pure and deterministic.
+not a convention, and are not learned.
+
+Evidence counts once. The same address may arrive several times (a stored contact, the same
+row in a file imported again, a provider's domain search): each distinct address is one piece
+of evidence, with the highest weight any copy carries, or one bounce if any copy bounced.
+
+Templates. Beside the fourteen simple patterns, every domain also gets a
+:class:`~enrichment.emails.templates.TemplateModel` (``templates``): templates induced from
+its addresses (truncation, middle initials, surname words, family-name-first order for the
+names written so) and the addresses already taken, which the finder uses to decide per person
+(:mod:`enrichment.emails.templates`). Everything here is pure and deterministic.
 """
 
 from __future__ import annotations
@@ -44,13 +54,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from enrichment.emails.domains import normalise_domain
-from enrichment.emails.names import InvalidName, VariantKind, parse_name_parts
+from enrichment.emails.names import InvalidName, ParsedName, VariantKind, parse_name_parts
 from enrichment.emails.permutations import (
     PATTERN_NAMES,
     PRIORS,
     VARIANT_WEIGHTS,
     detect_pattern,
     explain_local_part,
+)
+from enrichment.emails.templates import (
+    EMPTY_MODEL,
+    TemplateExample,
+    TemplateModel,
+    align,
+    learn_templates,
+    name_class,
 )
 
 PRIOR_STRENGTH = 2.0
@@ -61,7 +79,9 @@ LEARNED_SPELLINGS = frozenset(VARIANT_WEIGHTS) - {
     VariantKind.STATED_NICKNAME,
 }
 BOUNCE_FLOOR = 0.25
-SERIALIZATION_VERSION = 1
+SERIALIZATION_VERSION = 2
+#: Stored patterns from before templates were learned still load (with no templates).
+READABLE_VERSIONS = (1, 2)
 _ORDER = {name: index for index, name in enumerate(PATTERN_NAMES)}
 
 
@@ -162,6 +182,7 @@ class DomainPattern:
     prior_strength: float = PRIOR_STRENGTH
     spelling_hits: dict[str, float] = field(default_factory=dict)
     spelling_misses: dict[str, float] = field(default_factory=dict)
+    templates: TemplateModel = EMPTY_MODEL
 
     def variant_weights(self) -> dict[str, float]:
         """Learned weight, relative to the primary spelling, of each spelling kind with evidence."""
@@ -202,12 +223,13 @@ class DomainPattern:
             "prior_strength": self.prior_strength,
             "spelling_hits": dict(self.spelling_hits),
             "spelling_misses": dict(self.spelling_misses),
+            "templates": self.templates.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DomainPattern:
         version = data.get("version")
-        if version != SERIALIZATION_VERSION:
+        if version not in READABLE_VERSIONS:
             raise ValueError(f"unsupported DomainPattern version {version!r}")
         unknown = set(data["distribution"]) - set(PATTERN_NAMES)
         if unknown:
@@ -225,6 +247,7 @@ class DomainPattern:
             prior_strength=float(data.get("prior_strength", PRIOR_STRENGTH)),
             spelling_hits={str(k): float(v) for k, v in data.get("spelling_hits", {}).items()},
             spelling_misses={str(k): float(v) for k, v in data.get("spelling_misses", {}).items()},
+            templates=TemplateModel.from_dict(data.get("templates", {})),
         )
 
 
@@ -254,15 +277,21 @@ def learn_domain_patterns(
         raise ValueError("prior must give some pattern a positive probability")
     norm_prior = {name: prior.get(name, 0.0) / prior_total for name in PATTERN_NAMES}
 
+    examples = dedupe_examples(examples)
+    template_examples: list[TemplateExample] = []
     positive: Counter[str] = Counter()
     negative: Counter[str] = Counter()
     fitting: Counter[str] = Counter()
     spelling_hits: Counter[str] = Counter()
     spelling_misses: Counter[str] = Counter()
     examples_count = unexplained = bounces = 0
-    for evidence in (explain_example(e) for e in examples):
+    for example in examples:
+        evidence = explain_example(example)
         if evidence.weight == 0:
             continue
+        aligned = _template_example(example, evidence.weight)
+        if aligned is not None:
+            template_examples.append(aligned)
         if evidence.weight < 0:
             bounces += 1
         if not evidence.explained or sum(norm_prior[p] for p in evidence.patterns) == 0:
@@ -306,7 +335,33 @@ def learn_domain_patterns(
         prior_strength=prior_strength,
         spelling_hits=dict(sorted(spelling_hits.items())),
         spelling_misses=dict(sorted(spelling_misses.items())),
+        templates=learn_templates(template_examples),
     )
+
+
+def dedupe_examples(examples: Iterable[KnownEmail]) -> list[KnownEmail]:
+    """One example per distinct address (see "Evidence counts once" in the module docs)."""
+    kept: dict[str, KnownEmail] = {}
+    for example in examples:
+        key = example.email.strip().lower()
+        held = kept.get(key)
+        if held is None or (example.bounced, abs(example.weight)) > (
+            held.bounced,
+            abs(held.weight),
+        ):
+            kept[key] = example
+    return list(kept.values())
+
+
+def _template_example(example: KnownEmail, weight: float) -> TemplateExample | None:
+    local, at, _ = example.email.strip().lower().rpartition("@")
+    if not at or not local:
+        return None
+    try:
+        parsed: ParsedName = parse_name_parts(example.first, example.last)
+    except InvalidName:
+        return None
+    return TemplateExample(local, weight, name_class(parsed), align(local, parsed))
 
 
 def learn_patterns_by_domain(

@@ -19,14 +19,15 @@ Factors and their points:
     +10 MX records present; -5 no MX but an A/AAAA record (mail would go to the web server,
     which often does not take mail); 0 when the lookup failed (``unknown``) or was not made.
 ``pattern``
-    ``round(60 × (p − 0.5) × (1 − c))``, where *p* is the probability of this address's pattern
-    at the domain (learned, else the global prior) and *c* the mailbox certainty below: a
-    first.last guess at a domain we know nothing about (p = .41) gets -5, a flast guess (.12)
-    -23, a pattern learned from several addresses (.85) +21. Once a mailbox check is certain
-    (c = 1) the pattern no longer matters. 0 for addresses not guessed from a pattern.
+    ``round((100 × p − 60) × (1 − c))``, where *p* is the chance that the guessed address is
+    right (the finder's calibrated probability: learned at the domain, else from the global
+    prior) and *c* the mailbox certainty below. With MX present an unchecked guess scores
+    ``100 × p``: a guess scored 70 is right about 70 % of the time on the realistic benchmark
+    (``docs/BENCHMARKS.md``). Once a mailbox check is certain (c = 1) the pattern no longer
+    matters. 0 for addresses not guessed from a pattern.
 ``pattern_support``
-    +2 / +3 / +5 when 1 / 2 / 3+ known addresses at the domain fit the pattern (scaled by
-    ``1 − c`` like ``pattern``): the same probability is surer when more addresses show it.
+    0 points, for the reader: how many known addresses at the domain fit the pattern. The
+    probability above already counts them.
 ``smtp``
     ``round(35 × c_smtp)`` when the server accepted the mailbox, where ``c_smtp = 1 − q`` and
     *q* is the probability that the domain accepts every address (``catch_all_probability``,
@@ -66,9 +67,9 @@ UNKNOWN_THRESHOLD = 50
 
 BASE_POINTS = 50
 MX_POINTS = {"present": 10, "implicit": -5, "unknown": 0}
-PATTERN_SCALE = 60
-PATTERN_NEUTRAL = 0.5
-SUPPORT_POINTS = ((3, 5), (2, 3), (1, 2))  # (at least this many addresses, points)
+# BASE_POINTS + MX_POINTS["present"] + PATTERN_SCALE * (p - PATTERN_NEUTRAL) == 100 * p.
+PATTERN_SCALE = 100
+PATTERN_NEUTRAL = 0.6
 MAILBOX_POINTS = 35
 CATCH_ALL_PENALTY = -5
 DEFAULT_CATCH_ALL_PROBABILITY = 0.3  # share of business domains that accept every address
@@ -287,14 +288,14 @@ def score_email(ev: EmailEvidence) -> EmailScore:
         source = "learned at this domain" if ev.pattern_probability is not None else "global prior"
         points = round(PATTERN_SCALE * (p - PATTERN_NEUTRAL) * (1.0 - certainty))
         note = ", outweighed by the mailbox check" if certainty >= 0.5 else ""
-        add("pattern", points, f"pattern probability {p:.0%} ({source}){note}")
+        add("pattern", points, f"{p:.0%} chance the guess is right ({source}){note}")
     if ev.pattern_probability is not None:
         support = ev.pattern_support or 0
-        base = next((pts for n, pts in SUPPORT_POINTS if support >= n), 0)
         add(
             "pattern_support",
-            round(base * (1.0 - certainty)),
-            f"{support} known address{'es' if support != 1 else ''} at the domain fit the pattern",
+            0,
+            f"{support} known address{'es' if support != 1 else ''} at the domain fit the "
+            "pattern (counted in its probability)",
         )
 
     # smtp

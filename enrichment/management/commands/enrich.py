@@ -19,6 +19,7 @@ from tqdm import tqdm
 from budgets.models import Project
 from enrichment import jobs, tasks
 from enrichment.csvio import CsvError, infer_mapping, parse_mapping_override, read_csv, write_csv
+from enrichment.emails.mx import DNS_UNAVAILABLE_NOTICE, MxResolver
 from enrichment.fields import CANONICAL_FIELDS, EMAIL_RESULT_FIELDS
 from enrichment.models import JobStatus
 
@@ -102,6 +103,8 @@ class Command(BaseCommand):
                 "no name column found (first_name/last_name or full_name); "
                 "see --show-mapping and --map"
             )
+        if not opts["offline"] and MxResolver().dns_blind():
+            self.stderr.write(DNS_UNAVAILABLE_NOTICE)
         try:
             job = jobs.job_create(
                 rows=table.rows,

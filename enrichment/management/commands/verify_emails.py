@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from enrichment.csvio import CsvError, infer_mapping, read_csv, write_csv
-from enrichment.emails.mx import MxResolver
+from enrichment.emails.mx import DNS_UNAVAILABLE_NOTICE, MxResolver
 from enrichment.emails.verify import verify_emails
 
 RESULT_COLUMNS = (
@@ -70,12 +70,15 @@ class Command(BaseCommand):
             raise CommandError(f"{input}: no email column (headers: {', '.join(table.headers)})")
         smtp = smtp or settings.ENRICH_SMTP_PROBE
         emails = [row[column].strip() for row in table.rows]
+        resolver = MxResolver()
+        if resolver.dns_blind():
+            self.stderr.write(DNS_UNAVAILABLE_NOTICE)
         with tqdm(total=len(emails), unit="email", disable=None, file=self.stderr._out) as bar:
             results = list(
                 verify_emails(
                     emails,
                     smtp=smtp,
-                    resolver=MxResolver(),
+                    resolver=resolver,
                     progress=lambda done, total: bar.update(done - bar.n),
                 )
             )

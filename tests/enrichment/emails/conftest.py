@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.core.cache.backends.locmem import LocMemCache
 
-from enrichment.emails.mx import MxResolver
+from enrichment.emails.mx import CANARY_DOMAINS, MxResolver
 from enrichment.emails.smtp import SmtpProber
 from tests.support.dns_server import DnsServer, Zones
 from tests.support.smtp_server import SmtpServer
@@ -25,13 +25,19 @@ def email_cache() -> LocMemCache:
     return LocMemCache(f"emails-{uuid.uuid4().hex}", {"TIMEOUT": None})
 
 
+#: What a resolver with outside DNS knows beside the test zones: the names that certainly
+#: exist, so NXDOMAIN for a test domain is believed (see ``MxResolver.dns_blind``).
+OUTSIDE_DNS: Zones = {name: {"A": ["192.0.2.1"]} for name in CANARY_DOMAINS}
+
+
 @pytest.fixture
 def dns_server() -> Iterator[Callable[..., DnsServer]]:
-    """``dns_server(zones, drop=..., servfail=..., delay=...)`` starts a DNS server."""
+    """``dns_server(zones, drop=..., servfail=..., delay=..., outside=True)`` starts a DNS
+    server; ``outside=False`` leaves out the names every real resolver knows (a blind one)."""
     started: list[DnsServer] = []
 
-    def start(zones: Zones, **kwargs: Any) -> DnsServer:
-        server = DnsServer(zones, **kwargs).start()
+    def start(zones: Zones, *, outside: bool = True, **kwargs: Any) -> DnsServer:
+        server = DnsServer({**OUTSIDE_DNS, **zones} if outside else zones, **kwargs).start()
         started.append(server)
         return server
 

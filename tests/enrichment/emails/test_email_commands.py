@@ -47,6 +47,23 @@ def _call(*args) -> str:
     return out.getvalue()
 
 
+def _call_with_stderr(*args) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command(*args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def blind_dns(dns_server, settings):
+    """A resolver without outside DNS: NXDOMAIN for every name, even example.com."""
+    server = dns_server({}, outside=False)
+    settings.ENRICH_DNS_NAMESERVERS = [server.nameserver]
+    settings.ENRICH_OFFLINE = False
+    cache.clear()
+    yield server
+    cache.clear()
+
+
 def _read(path):
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
@@ -216,3 +233,42 @@ def test_erased_people_are_not_processed_or_stored(tmp_path, zones):
     assert john["email_reason"] == "suppressed: this person asked to be erased"
     assert john["email_status"] == ""
     assert not EnrichedContact.objects.filter(first_name="John").exists()
+
+
+def test_verify_emails_on_blind_dns_says_so_once_and_calls_nothing_invalid(tmp_path, blind_dns):
+    path = _write(
+        tmp_path, "emails.csv", [["Email"], ["jane@acme.example"], ["bob@globex.example"]]
+    )
+    out = tmp_path / "out.csv"
+    stdout, stderr = _call_with_stderr("verify_emails", str(path), "-o", str(out))
+    notices = [line for line in stderr.splitlines() if "DNS unavailable" in line]
+    assert len(notices) == 1
+    assert notices[0].startswith("DNS unavailable:")
+    rows = _read(out)
+    assert [r["status"] for r in rows] == ["unknown", "unknown"]
+    assert all(int(r["score"]) > 0 and "DNS unavailable" in r["reason"] for r in rows)
+    assert "2 unknown" in stdout
+
+
+def test_enrich_on_blind_dns_says_so_once_and_still_guesses(tmp_path, blind_dns):
+    path = _write(tmp_path, "leads.csv", LEADS)
+    out = tmp_path / "out.csv"
+    _, stderr = _call_with_stderr("enrich", str(path), "-o", str(out))
+    assert sum("DNS unavailable" in line for line in stderr.splitlines()) == 1
+    jane = _read(out)[2]
+    assert jane["email"] == "jdoe@acme.example"
+    assert jane["email_status"] != "invalid"
+    assert "DNS unavailable" in jane["email_reason"]
+
+
+def test_running_the_same_file_again_does_not_raise_the_confidence(tmp_path, zones):
+    path = _write(tmp_path, "in.csv", LEADS)
+    confidences = []
+    for run in range(3):
+        out = tmp_path / f"out{run}.csv"
+        _call("enrich", str(path), "-o", str(out))
+        jane = _read(out)[2]
+        assert jane["email"] == "jdoe@acme.example"
+        confidences.append(jane["email_confidence"])
+    assert len(set(confidences)) == 1, confidences
+    assert DomainPattern.objects.get(domain="acme.example").examples == 2

@@ -297,3 +297,44 @@ def test_mail_host_addresses_come_from_the_same_nameservers(server, make_resolve
     assert resolver.resolve_addresses("192.0.2.7") == ("192.0.2.7",)
     assert resolver.resolve_addresses("missing.acme.test") == ()
     assert server.count("mx1.acme.test", "A") == 1
+
+
+# --- a blind resolver ---------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_a_resolver_that_says_nxdomain_for_everything_gives_unknown_not_none(
+    dns_server, make_resolver
+):
+    blind = dns_server({}, outside=False)  # NXDOMAIN for every name, example.com included
+    resolver = make_resolver(blind)
+    results = resolver.resolve_many(["acme.test", "gone.test"])
+    for result in results.values():
+        assert (result.status, result.reason) == (MxStatus.UNKNOWN, "DNS unavailable")
+    assert resolver.dns_blind()
+    # The verdict is remembered: the canary is asked once, not once per batch.
+    resolver.resolve_many(["other.test"])
+    assert blind.count("example.com") == 1
+
+
+@pytest.mark.integration
+def test_nxdomain_stays_none_when_names_that_exist_resolve(server, make_resolver):
+    resolver = make_resolver(server)
+    assert resolver.resolve("gone.test").status == MxStatus.NONE
+    assert not resolver.dns_blind()
+
+
+@pytest.mark.integration
+def test_one_real_answer_in_the_batch_spares_the_canary(dns_server, make_resolver):
+    blind_but_for_acme = dns_server({"acme.test": {"MX": ["10 mx.acme.test."]}}, outside=False)
+    results = make_resolver(blind_but_for_acme).resolve_many(["acme.test", "gone.test"])
+    assert results["gone.test"].status == MxStatus.NONE
+    assert blind_but_for_acme.count("example.com") == 0
+
+
+@pytest.mark.integration
+def test_offline_is_never_blind(dns_server, email_cache):
+    blind = dns_server({}, outside=False)
+    resolver = MxResolver(nameservers=[blind.nameserver], offline=True, cache=email_cache)
+    assert not resolver.dns_blind()
+    assert blind.queries == 0

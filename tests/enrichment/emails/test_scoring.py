@@ -49,10 +49,9 @@ def test_statuses_compare_equal_to_their_strings():
 @pytest.mark.parametrize(
     ("evidence", "expected_score", "expected_status"),
     [
-        # A first.last guess at a domain we know nothing about, MX present, not probed.
-        (dict(syntax_valid=True, prior=0.41, mx="present"), 55, "unknown"),
-        # A flast guess with only the prior behind it.
-        (dict(syntax_valid=True, prior=0.12, mx="present"), 37, "risky"),
+        # An unprobed guess right 41 % of the time, MX present, scores 41.
+        (dict(syntax_valid=True, prior=0.41, mx="present"), 41, "risky"),
+        (dict(syntax_valid=True, prior=0.12, mx="present"), 12, "risky"),
         # A pattern learned from three addresses: close to, never at, verified.
         (
             dict(syntax_valid=True, pattern_probability=0.8, pattern_support=3, mx="present"),
@@ -68,12 +67,12 @@ def test_statuses_compare_equal_to_their_strings():
         # Accept-all server: acceptance proves nothing.
         (
             dict(syntax_valid=True, prior=0.41, mx="present", smtp="accepted", catch_all=True),
-            50,
-            "unknown",
+            36,
+            "risky",
         ),
         (
             dict(syntax_valid=True, prior=0.12, mx="present", smtp="accepted", catch_all=True),
-            32,
+            7,
             "risky",
         ),
         # An address supplied by the user (no pattern), MX present.
@@ -142,13 +141,13 @@ def test_it_marks_definite_failures_invalid(evidence, reason):
 def test_a_timeout_or_temporary_failure_is_never_invalid(evidence):
     result = score(**evidence)
     assert result.status != "invalid"
-    assert result.score == 55 - (10 if evidence.get("mx") != "present" else 0)
+    assert result.score == 41 - (10 if evidence.get("mx") != "present" else 0)
 
 
 def test_it_caps_an_unconfirmed_address_below_verified():
     result = score(syntax_valid=True, pattern_probability=0.95, pattern_support=12, mx="present")
     assert result.score == 79
-    assert points(result)["unconfirmed"] == -13  # 50 + 10 + 27 + 5 = 92 before the cap
+    assert points(result)["unconfirmed"] == -16  # 50 + 10 + 35 = 95 before the cap
 
 
 def test_a_confirmed_address_is_verified_whatever_its_pattern():
@@ -167,8 +166,8 @@ def test_a_probable_catch_all_weakens_an_smtp_acceptance():
 def test_an_untested_catch_all_assumes_the_default_share():
     result = score(syntax_valid=True, prior=0.41, mx="present", smtp="accepted")
     assert points(result)["smtp"] == 24
-    assert points(result)["pattern"] == -2
-    assert result.score == 82
+    assert points(result)["pattern"] == -6  # (41 - 60) x (1 - 0.7)
+    assert result.score == 78
 
 
 def test_the_provider_adds_only_what_smtp_did_not_already_show():
@@ -192,26 +191,18 @@ def test_a_provider_accept_all_counts_as_catch_all():
     assert points(result)["catch_all"] == -5
 
 
-def test_support_counts_only_with_a_learned_probability():
+def test_support_is_shown_but_adds_no_points_beyond_the_probability():
     assert "pattern_support" not in points(score(syntax_valid=True, prior=0.41))
-    assert (
-        points(score(syntax_valid=True, pattern_probability=0.5, pattern_support=1))[
-            "pattern_support"
-        ]
-        == 2
-    )
-    assert (
-        points(score(syntax_valid=True, pattern_probability=0.5, pattern_support=2))[
-            "pattern_support"
-        ]
-        == 3
-    )
-    assert (
-        points(score(syntax_valid=True, pattern_probability=0.5, pattern_support=0))[
-            "pattern_support"
-        ]
-        == 0
-    )
+    learned = score(syntax_valid=True, pattern_probability=0.5, pattern_support=2)
+    assert points(learned)["pattern_support"] == 0
+    assert "2 known addresses at the domain fit the pattern" in str(learned.factors)
+    assert learned.score == score(syntax_valid=True, prior=0.5).score
+
+
+def test_an_unchecked_guess_scores_its_chance_of_being_right():
+    for chance in (0.05, 0.33, 0.6, 0.78):
+        result = score(syntax_valid=True, pattern_probability=chance, mx="present")
+        assert result.score == round(100 * chance)
 
 
 @pytest.mark.parametrize(
@@ -244,7 +235,7 @@ def test_it_keeps_the_score_at_or_above_zero():
         syntax_valid=True, prior=0.02, mx="implicit", disposable=True, role=True, free_mail=True
     )
     assert result.score == 0
-    assert points(result)["bounds"] == 39  # 50 - 5 - 29 - 40 - 10 - 5 = -39
+    assert points(result)["bounds"] == 68  # 50 - 5 - 58 - 40 - 10 - 5 = -68
     assert result.status == "risky"
 
 
@@ -280,12 +271,12 @@ def test_breakdown_as_text_says_why():
     result = score(syntax_valid=True, prior=0.41, mx="present")
     assert result.breakdown_as_text() == "\n".join(
         [
-            "Score 55/100 (unknown): MX records present; pattern probability 41% (global prior)",
+            "Score 41/100 (risky): 41% chance the guess is right (global prior); MX records present",
             "   +50  syntax   valid address",
             "   +10  mx       MX records present",
-            "    -5  pattern  pattern probability 41% (global prior)",
+            "   -19  pattern  41% chance the guess is right (global prior)",
             "    +0  smtp     SMTP not probed",
-            "    55  total",
+            "    41  total",
         ]
     )
 

@@ -307,6 +307,10 @@ ENRICH_SMTP_HELO = env.str("ENRICH_SMTP_HELO", default="localhost")
 ENRICH_SMTP_FROM = env.str("ENRICH_SMTP_FROM", default="")
 ENRICH_SMTP_PORT = env.int("ENRICH_SMTP_PORT", default=25)
 PROVIDER_CACHE_TTL = timedelta(days=env.int("PROVIDER_CACHE_DAYS", default=30))
+# Longest a provider call waits for its rate-limit instant or a concurrency slot.
+PROVIDER_LIMIT_WAIT_SECONDS = env.float("PROVIDER_LIMIT_WAIT_SECONDS", default=30.0)
+# How long a claimed job item is a worker's before another worker may take it over.
+ENRICH_ITEM_LEASE_SECONDS = env.int("ENRICH_ITEM_LEASE_SECONDS", default=600)
 
 # --- Logging: one JSON object per line, secrets redacted --------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

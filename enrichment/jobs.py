@@ -24,6 +24,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce
@@ -72,8 +73,6 @@ from providers.errors import BudgetExhausted
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 20
-#: How long a claimed item is a worker's before another may take it over.
-LEASE = timedelta(minutes=10)
 MAX_ATTEMPTS = 3
 #: Seconds before the second and third attempt of an item that failed.
 RETRY_DELAYS = (5, 15)
@@ -300,7 +299,7 @@ def items_claim(*, job_id: int, limit: int) -> list[JobItem]:
     JobItem.objects.filter(free, pk__in=candidates).update(
         status=ItemStatus.PROCESSING,
         claim_token=token,
-        lease_until=now + LEASE,
+        lease_until=now + timedelta(seconds=settings.ENRICH_ITEM_LEASE_SECONDS),
         started_at=Coalesce(F("started_at"), now),
     )
     return list(JobItem.objects.filter(claim_token=token).order_by("index"))

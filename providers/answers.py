@@ -139,7 +139,7 @@ def get_or_call(
     provider: Provider,
     operation: str,
     input_fingerprint: str,
-    compute: Callable[[], ProviderResult],
+    compute: Callable[[Callable[[], None]], ProviderResult],
     *,
     ttl: timedelta | None,
     subjects: list[str],
@@ -147,13 +147,15 @@ def get_or_call(
     wait_timeout: float,
     use_cache: bool = True,
 ) -> Lookup:
-    """The stored answer, or ``compute()``'s, stored for ``ttl``; one caller computes at once.
+    """The stored answer, or ``compute(renew)``'s, stored for ``ttl``; one caller computes at
+    once. The asker holds the question for ``lease`` seconds and calls ``renew()`` to hold it
+    that long again (before each attempt), so a live asker is never taken over.
 
     ``use_cache=False`` ignores a stored answer (a forced refresh) and replaces it. With
     ``ttl=None`` nothing is stored or shared: ``compute()`` runs every time.
     """
     if ttl is None:
-        return Lookup(compute(), stored=False)
+        return Lookup(compute(lambda: None), stored=False)
     rows = ProviderAnswer.objects.filter(
         provider=provider, operation=operation, input_fingerprint=input_fingerprint
     )
@@ -179,7 +181,7 @@ def get_or_call(
                 )
             except IntegrityError:
                 continue  # another caller inserted it first: read theirs
-            return _lead(row.pk, token, None, compute, ttl, subjects)
+            return _lead(row.pk, token, None, compute, ttl, subjects, lease)
         if row.status == AnswerStatus.ANSWERED:
             fresh = row.expires_at is None or row.expires_at > now
             if fresh and use_cache:
@@ -188,12 +190,12 @@ def get_or_call(
                     return Lookup(stored, stored=True)
             # Expired, unreadable or refreshed: take the lead if nobody else took it meanwhile.
             if rows.filter(pk=row.pk, status=AnswerStatus.ANSWERED).update(**lead):
-                return _lead(row.pk, token, row, compute, ttl, subjects)
+                return _lead(row.pk, token, row, compute, ttl, subjects, lease)
             continue
         if row.lease_until is None or row.lease_until <= now:
             # The asker stopped without answering (killed): take over its lease.
             if rows.filter(pk=row.pk, lease_token=row.lease_token).update(**lead):
-                return _lead(row.pk, token, None, compute, ttl, subjects)
+                return _lead(row.pk, token, None, compute, ttl, subjects, lease)
             continue
         if time.monotonic() >= deadline:
             raise TemporaryError(
@@ -207,13 +209,18 @@ def _lead(
     pk: int,
     token: str,
     previous: ProviderAnswer | None,
-    compute: Callable[[], ProviderResult],
+    compute: Callable[[Callable[[], None]], ProviderResult],
     ttl: timedelta,
     subjects: list[str],
+    lease: float,
 ) -> Lookup:
     mine = ProviderAnswer.objects.filter(pk=pk, lease_token=token)
+
+    def renew() -> None:
+        mine.update(lease_until=timezone.now() + timedelta(seconds=lease))
+
     try:
-        result = compute()
+        result = compute(renew)
     except BaseException:
         if previous is not None and previous.result is not None:
             # A failed refresh keeps the answer it was refreshing.

@@ -34,7 +34,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -194,24 +194,15 @@ class ProviderClient:
             answers.fingerprint(adapter.fingerprint_prepared(op, prepared)),
             CallContext.of(job_item, project_id, user_id),
         )
-        if not spec.repeatable and ledger.unsettled(
-            provider_id=provider.pk, operation=str(op), input_fingerprint=this.fingerprint
-        ):
-            raise ProviderFailure(
-                "unsettled_call",
-                f"an earlier {op} call to {provider.slug} for this input has no recorded "
-                "outcome (still in flight, or its worker stopped) and may have been billed; "
-                "it is not sent again",
-            )
         started = time.perf_counter()
         lookup = answers.get_or_call(
             provider,
             str(op),
             this.fingerprint,
-            lambda: self._call_with_retries(this),
+            lambda renew: self._call_with_retries(this, renew),
             ttl=answers.ttl_for(provider),
             subjects=answers.subject_keys(prepared),
-            lease=self._longest_call(),
+            lease=self._attempt_time(),
             # A leader may retry: wait about as long as its attempts can take.
             wait_timeout=min(300.0, self._longest_call()),
             use_cache=use_cache,
@@ -240,8 +231,13 @@ class ProviderClient:
 
     # --- internals ------------------------------------------------------------------------
 
+    def _attempt_time(self) -> float:
+        """The longest one attempt can take: waiting for admission, then the request (the
+        transport allows 3x the timeout)."""
+        return _limit_wait() + self.timeout * 3 + 10
+
     def _longest_call(self) -> float:
-        return self.max_attempts * (self.timeout * 3 + BACKOFF_CAP) + LIMIT_WAIT
+        return self.max_attempts * (self._attempt_time() + BACKOFF_CAP)
 
     def _get_adapter(self) -> Adapter:
         if self._adapter is None:
@@ -274,7 +270,7 @@ class ProviderClient:
         # Longer than we hold a worker: let the caller (a Celery retry) wait instead.
         return exc.retry_after is None or exc.retry_after <= BACKOFF_CAP
 
-    def _call_with_retries(self, this: _Call) -> ProviderResult:
+    def _call_with_retries(self, this: _Call, renew: Callable[[], None]) -> ProviderResult:
         def wait(state: tenacity.RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
             return backoff_delay(state.attempt_number, getattr(error, "retry_after", None))
@@ -304,6 +300,7 @@ class ProviderClient:
         try:
             for attempt in retrying:
                 with attempt:
+                    renew()  # this caller still holds the question for one more attempt
                     result = self._attempt(this, attempt.retry_state.attempt_number)
         except _NotSent as refused:
             raise refused.error from None
@@ -311,7 +308,21 @@ class ProviderClient:
 
     def _attempt(self, this: _Call, attempt: int) -> ProviderResult:
         provider, op = self.provider, str(this.op)
+        spec = self._get_adapter().spec_for(this.op)
         price = max(provider.price_for(op), self._get_adapter().cost_for(this.op))
+        if (price > 0 or not spec.repeatable) and ledger.unsettled(
+            provider_id=provider.pk, operation=op, input_fingerprint=this.fingerprint
+        ):
+            # A worker stopped in the middle of this very call: it may have been billed (or
+            # acted on), so it is not sent again until an admin resolves the pending row.
+            raise _NotSent(
+                ProviderFailure(
+                    "unsettled_call",
+                    f"an earlier {op} call to {provider.slug} for this input was sent and has "
+                    "no recorded outcome (its worker stopped); it may have been billed, so it "
+                    "is not sent again. Mark the pending ledger row abandoned to allow it.",
+                )
+            )
         context = this.context
         try:
             with transaction.atomic():
@@ -324,7 +335,7 @@ class ProviderClient:
                 )
                 reservation = budgets.spend_reserve(
                     amount=price,
-                    ttl=timedelta(seconds=self.timeout * 3 + LIMIT_WAIT + 60),
+                    ttl=timedelta(seconds=self._attempt_time() + 60),
                     project_id=context.project_id,
                     user_id=context.user_id,
                     job_id=context.job_id,
@@ -334,7 +345,7 @@ class ProviderClient:
         except ProviderError as exc:
             raise _NotSent(exc) from None
         try:
-            admission = limits.admit(self.limits, timeout=LIMIT_WAIT)
+            admission = limits.admit(self.limits, timeout=_limit_wait())
         except BaseException as exc:
             with transaction.atomic():
                 budgets.spend_release(reservation)
@@ -413,6 +424,10 @@ def call_provider(
         user_id=user_id,
         use_cache=use_cache,
     )
+
+
+def _limit_wait() -> float:
+    return float(getattr(settings, "PROVIDER_LIMIT_WAIT_SECONDS", LIMIT_WAIT))
 
 
 def _refused_locally(exc: ProviderError) -> bool:

@@ -31,7 +31,8 @@ class Asker:
         self.results = list(results)
         self.calls = 0
 
-    def __call__(self):
+    def __call__(self, renew):
+        renew()
         self.calls += 1
         outcome = self.results.pop(0)
         if isinstance(outcome, BaseException):

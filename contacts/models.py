@@ -158,11 +158,11 @@ class EnrichedContact(models.Model):
         help_text="linkedin.com/in/<handle>, for matching.",
     )
     quality_score = models.PositiveSmallIntegerField(
-        null=True, blank=True, validators=CONFIDENCE_VALIDATORS
+        null=True, blank=True, editable=False, validators=CONFIDENCE_VALIDATORS
     )
     # {"score", "dimensions": {name: score}, "rules": [{"name", "outcome", "severity", "reason"}],
     #  "computed_at"}: see enrichment.quality.QualityReport.as_dict.
-    quality_checks = models.JSONField(default=dict, blank=True)
+    quality_checks = models.JSONField(default=dict, blank=True, editable=False)
     review_status = models.CharField(
         max_length=16, choices=ReviewStatus, default=ReviewStatus.PENDING
     )

@@ -11,6 +11,7 @@ from contacts.models import (
     Suppression,
 )
 from contacts.services import contact_quality_refresh
+from enrichment.quality import WEIGHTS
 
 
 class ContactEmailInline(admin.TabularInline):
@@ -85,10 +86,12 @@ def quality_checks_table(checks: dict) -> str:
     """The stored quality report as two small tables: dimension scores, then each rule."""
     if not checks or not isinstance(checks, dict):
         return "Not scored yet (use the “Recompute the quality score” action)."
+    scores = checks.get("dimensions") or {}
+    # In the weights' order: the stored JSON does not keep the order it was written in.
     dimensions = format_html_join(
         "",
-        "<tr><td>{}</td><td>{}</td></tr>",
-        ((name, score) for name, score in (checks.get("dimensions") or {}).items()),
+        "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+        ((name, f"× {weight:.2f}", scores.get(name, "—")) for name, weight in WEIGHTS.items()),
     )
     rules = format_html_join(
         "",
@@ -105,7 +108,7 @@ def quality_checks_table(checks: dict) -> str:
         ),
     )
     return format_html(
-        "<table><thead><tr><th>Dimension</th><th>Score</th></tr></thead><tbody>{}</tbody></table>"
+        "<table><thead><tr><th>Dimension</th><th>Weight</th><th>Score</th></tr></thead><tbody>{}</tbody></table>"
         "<table><thead><tr><th>Rule</th><th>Result</th><th>Severity</th><th>Why</th></tr></thead>"
         "<tbody>{}</tbody></table><p>Computed {}</p>",
         dimensions,

@@ -38,7 +38,10 @@ def test_it_shows_each_rule_with_its_result_and_reason(alice_client):
         assert f"<td>{rule}</td>" in body
     assert "sales@ is a role address" in body
     assert "&#x27;vp engineering&#x27; at a company of 5 (&lt; 50)" in body
-    assert "<td>accuracy</td>" in body
+    assert "<td>accuracy</td><td>× 0.35</td>" in body
+    order = ["accuracy", "completeness", "consistency", "timeliness", "confidence"]
+    positions = [body.index(f"<td>{name}</td>") for name in order]
+    assert positions == sorted(positions)
     # Read-only: no form input for the score or the checks.
     assert 'name="quality_score"' not in body
     assert 'name="quality_checks"' not in body

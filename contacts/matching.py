@@ -83,6 +83,8 @@ class MatchKeys:
     email: str = ""
     linkedin: str = ""
     name: str = ""
+    # Other readings of the name worth looking up (see name_keys); never stored.
+    other_names: tuple[str, ...] = ()
 
 
 def _parsed(first_name: str, last_name: str, full_name: str) -> ParsedName | None:
@@ -94,6 +96,16 @@ def _parsed(first_name: str, last_name: str, full_name: str) -> ParsedName | Non
     except InvalidName:
         return None
     return None
+
+
+def _host(domain: str | None) -> str:
+    host = normalise_domain(domain) if isinstance(domain, str) and domain else None
+    return "" if not host or is_free_mail(host) else host
+
+
+def _key(first: str, last: str, host: str) -> str:
+    key = f"{first} {last}@{host}"
+    return key if len(key) <= NAME_KEY_MAX_LENGTH else ""
 
 
 def name_key(
@@ -108,16 +120,33 @@ def name_key(
     Separate first and last names win over ``full_name``. No key without both a first and a
     last name (a first name alone at a company is not one person) and a company domain.
     """
-    host = normalise_domain(domain or "") if isinstance(domain, str) else None
-    if not host or is_free_mail(host):
-        return ""
-    parsed = _parsed(first_name or "", last_name or "", full_name or "")
+    return name_keys(
+        first_name=first_name, last_name=last_name, full_name=full_name, domain=domain
+    )[0]
+
+
+def name_keys(
+    *,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    full_name: str | None = None,
+    domain: str | None = None,
+) -> tuple[str, ...]:
+    """:func:`name_key` first, then the other reading of a full name with more than two
+    words: ``José García López`` is ``jose lopez`` (a middle name) or ``jose garcialopez``
+    (a double surname), and only the stored first and last names can tell. ``("",)`` when
+    there is no key."""
+    host = _host(domain)
+    parsed = _parsed(first_name or "", last_name or "", full_name or "") if host else None
     if parsed is None or not parsed.first or not parsed.last:
-        return ""
+        return ("",)
     if parsed.first_is_initial or parsed.last_is_initial:
-        return ""  # "J. Smith" may be any of several people at one company
-    key = f"{parsed.first} {parsed.last}@{host}"
-    return key if len(key) <= NAME_KEY_MAX_LENGTH else ""
+        return ("",)  # "J. Smith" may be any of several people at one company
+    keys = [_key(parsed.first, parsed.last, host)]
+    separate = (first_name or "").strip() or (last_name or "").strip()
+    if parsed.middle and not separate:
+        keys.append(_key(parsed.first, "".join(parsed.middle) + parsed.last, host))
+    return tuple(dict.fromkeys(k for k in keys if k)) or ("",)
 
 
 def match_keys(
@@ -130,10 +159,12 @@ def match_keys(
     domain: str | None = None,
 ) -> MatchKeys:
     """The three keys of one record, from its canonical values."""
+    names = name_keys(
+        first_name=first_name, last_name=last_name, full_name=full_name, domain=domain
+    )
     return MatchKeys(
         email=email_key(email),
         linkedin=linkedin_key(linkedin_url),
-        name=name_key(
-            first_name=first_name, last_name=last_name, full_name=full_name, domain=domain
-        ),
+        name=names[0],
+        other_names=names[1:],
     )

@@ -22,7 +22,8 @@ def contact_find_match(
 
     Tried in order: the same email (any of a contact's ``ContactEmail`` addresses, compared
     case-insensitively), the same LinkedIn profile, the same folded name at the same domain
-    (``contacts.matching`` says what counts as the same). When several contacts share the
+    (``contacts.matching`` says what counts as the same; a full name of three or more words
+    is looked up in both its readings, middle name first). When several contacts share the
     winning key, the oldest is the person's contact. Review status is not considered: a
     rejected contact is still that person. At most two indexed queries.
     """
@@ -43,16 +44,21 @@ def contact_find_match(
         found = EnrichedContact.objects.filter(pk__in=owners).order_by("pk").first()
         if found is not None:
             return found
-    # One query over both indexed keys (PostgreSQL ORs the two index scans); the LinkedIn
-    # match ranks first because a profile URL names one person, a name at a company may not.
-    ranks = [
-        (Q(linkedin_key=keys.linkedin), 1) if keys.linkedin else None,
-        (Q(name_key=keys.name), 2) if keys.name else None,
-    ]
-    ranks = [r for r in ranks if r is not None]
+    # One query over the indexed keys (PostgreSQL ORs the index scans). A profile URL names
+    # one person, a name at a company may not, so the LinkedIn match ranks first; then the
+    # usual reading of the name, then the other reading of a longer full name.
+    ranks = []
+    if keys.linkedin:
+        ranks.append((Q(linkedin_key=keys.linkedin), 1))
+    if keys.name:
+        ranks.append((Q(name_key=keys.name), 2))
+    if keys.other_names:
+        ranks.append((Q(name_key__in=keys.other_names), 3))
     if not ranks:
         return None
-    condition = ranks[0][0] if len(ranks) == 1 else ranks[0][0] | ranks[1][0]
+    condition = Q()
+    for q, _ in ranks:
+        condition |= q
     return (
         EnrichedContact.objects.filter(condition)
         .annotate(

@@ -65,6 +65,18 @@ def test_it_finds_the_contact_by_folded_name_at_the_same_domain():
     )
 
 
+def test_a_double_surname_written_without_a_hyphen_in_a_full_name_is_found():
+    contact = _contact(last_name="García López")
+    assert contact_find_match(full_name="Jose Garcia Lopez", domain="acme.com") == contact
+
+
+def test_the_middle_name_reading_wins_over_the_double_surname_one():
+    double_surname = _contact(first_name="Ada", last_name="King Lovelace")
+    middle_name = _contact(first_name="Ada", last_name="Lovelace")
+    assert double_surname.pk < middle_name.pk
+    assert contact_find_match(full_name="Ada King Lovelace", domain="acme.com") == middle_name
+
+
 def test_the_same_name_at_another_domain_is_another_person():
     _contact()
     assert contact_find_match(full_name="José García-López", domain="other.example") is None
@@ -127,12 +139,20 @@ def test_its_queries_can_be_answered_from_indexes():
             domain="a.io",
         )
         contact_find_match(
-            linkedin_url="linkedin.com/in/nobody", full_name="Ann Bee", domain="a.io"
+            linkedin_url="linkedin.com/in/nobody", full_name="Ann Marie Bee", domain="a.io"
         )
     assert len(queries) == 3
+    # A walk along the primary key with a filter is a scan too: each lookup names its index.
+    expected = [
+        {"contactemail_email_lower"},
+        {"contact_linkedin_key", "contact_name_key"},
+        {"contact_linkedin_key", "contact_name_key"},
+    ]
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-        for query in queries:
+        for query, indexes in zip(queries, expected, strict=True):
             cursor.execute("EXPLAIN " + query["sql"])
             plan = "\n".join(row[0] for row in cursor.fetchall())
             assert "Seq Scan" not in plan, plan
+            for index in indexes:
+                assert f"using {index} " in plan or f"on {index}" in plan, plan

@@ -7,6 +7,7 @@ from contacts.matching import (
     linkedin_key,
     match_keys,
     name_key,
+    name_keys,
 )
 
 
@@ -129,6 +130,21 @@ def test_name_key_is_empty_when_it_would_not_single_out_one_person(values):
     assert name_key(**values) == ""
 
 
+def test_a_longer_full_name_has_both_readings_middle_name_first():
+    assert name_keys(full_name="José García López", domain="acme.es") == (
+        "jose lopez@acme.es",
+        "jose garcialopez@acme.es",
+    )
+
+
+def test_separate_columns_have_one_reading():
+    assert name_keys(first_name="José", last_name="García López", domain="acme.es") == (
+        "jose garcialopez@acme.es",
+    )
+    assert name_keys(full_name="Ada Lovelace", domain="acme.com") == ("ada lovelace@acme.com",)
+    assert name_keys(full_name="Ada Lovelace", domain="") == ("",)
+
+
 def test_match_keys_gathers_all_three():
     keys = match_keys(
         email="Ada@Acme.com",
@@ -136,8 +152,9 @@ def test_match_keys_gathers_all_three():
         full_name="Ada Lovelace",
         domain="acme.com",
     )
-    assert (keys.email, keys.linkedin, keys.name) == (
+    assert (keys.email, keys.linkedin, keys.name, keys.other_names) == (
         "ada@acme.com",
         "linkedin.com/in/ada",
         "ada lovelace@acme.com",
+        (),
     )

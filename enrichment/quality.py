@@ -78,40 +78,14 @@ _SENIOR_SENIORITIES = frozenset({"vp", "c_suite", "c-suite", "c suite", "cxo", "
 # Founders and owners run companies of every size, even when they are also the CEO.
 _FOUNDER_RE = re.compile(r"\b(?:co-?founder|founder|owner|founding)\b")
 _NUMBER_RE = re.compile(r"\d[\d,.]*")
-_COMPANY_SUFFIXES = frozenset(
-    [
-        "inc",
-        "incorporated",
-        "corp",
-        "corporation",
-        "co",
-        "company",
-        "ltd",
-        "limited",
-        "llc",
-        "llp",
-        "plc",
-        "gmbh",
-        "ag",
-        "sa",
-        "sas",
-        "sarl",
-        "bv",
-        "nv",
-        "srl",
-        "spa",
-        "oy",
-        "ab",
-        "as",
-        "aps",
-        "kk",
-        "pty",
-        "group",
-        "holding",
-        "holdings",
-        "the",
-    ]
-)
+# Words a company name carries that its domain usually drops ("Acme Inc." → acme.com).
+# fmt: off
+_COMPANY_SUFFIXES = frozenset([
+    "inc", "incorporated", "corp", "corporation", "co", "company", "ltd", "limited", "llc",
+    "llp", "plc", "gmbh", "ag", "sa", "sas", "sarl", "bv", "nv", "srl", "spa", "oy", "ab", "as",
+    "aps", "kk", "pty", "group", "holding", "holdings", "the",
+])
+# fmt: on
 
 
 class Outcome(StrEnum):

@@ -1,5 +1,5 @@
 from django.contrib import admin, messages
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
 from contacts.models import (
     ContactActivity,
@@ -10,6 +10,8 @@ from contacts.models import (
     Outreach,
     Suppression,
 )
+from contacts.services import contact_quality_refresh
+from enrichment.quality import WEIGHTS
 
 
 class ContactEmailInline(admin.TabularInline):
@@ -42,6 +44,7 @@ class EnrichedContactAdmin(admin.ModelAdmin):
         "company",
         "domain",
         "confidence_score",
+        "quality_score",
         "source",
         "review_status",
         "compliance_check_passed",
@@ -60,6 +63,58 @@ class EnrichedContactAdmin(admin.ModelAdmin):
     inlines = [ContactEmailInline]
     raw_id_fields = ["linked_brand", "linked_contact", "job", "reviewed_by"]
     list_select_related = ["project"]
+    readonly_fields = ["quality_score", "quality_report", "name_key", "linkedin_key"]
+    actions = ["refresh_quality"]
+
+    @admin.display(description="Quality checks")
+    def quality_report(self, obj: EnrichedContact) -> str:
+        return quality_checks_table(obj.quality_checks)
+
+    @admin.action(description="Recompute the quality score", permissions=["change"])
+    def refresh_quality(self, request, queryset):
+        count = 0
+        for contact in queryset.prefetch_related("emails"):
+            contact_quality_refresh(contact=contact)
+            count += 1
+        self.message_user(request, f"Quality score recomputed for {count} contact(s).")
+
+
+_OUTCOME_LABELS = {"passed": "✔ passed", "failed": "✘ failed", "not_applicable": "– n/a"}
+
+
+def quality_checks_table(checks: dict) -> str:
+    """The stored quality report as two small tables: dimension scores, then each rule."""
+    if not checks or not isinstance(checks, dict):
+        return "Not scored yet (use the “Recompute the quality score” action)."
+    scores = checks.get("dimensions") or {}
+    # In the weights' order: the stored JSON does not keep the order it was written in.
+    dimensions = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+        ((name, f"× {weight:.2f}", scores.get(name, "—")) for name, weight in WEIGHTS.items()),
+    )
+    rules = format_html_join(
+        "",
+        '<tr class="quality-{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+        (
+            (
+                rule.get("outcome", ""),
+                rule.get("name", ""),
+                _OUTCOME_LABELS.get(rule.get("outcome", ""), rule.get("outcome", "")),
+                rule.get("severity", ""),
+                rule.get("reason", ""),
+            )
+            for rule in checks.get("rules") or []
+        ),
+    )
+    return format_html(
+        "<table><thead><tr><th>Dimension</th><th>Weight</th><th>Score</th></tr></thead><tbody>{}</tbody></table>"
+        "<table><thead><tr><th>Rule</th><th>Result</th><th>Severity</th><th>Why</th></tr></thead>"
+        "<tbody>{}</tbody></table><p>Computed {}</p>",
+        dimensions,
+        rules,
+        checks.get("computed_at", "—"),
+    )
 
 
 def score_breakdown_table(obj: ContactEmail) -> str:

@@ -8,6 +8,9 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
+
+from contacts.matching import LINKEDIN_KEY_MAX_LENGTH, NAME_KEY_MAX_LENGTH, match_keys
 
 CONFIDENCE_VALIDATORS = [MinValueValidator(0), MaxValueValidator(100)]
 
@@ -87,13 +90,39 @@ class CrmBrandContact(models.Model):
         return f"{self.first_name} {self.last_name} ({self.brand})".strip()
 
 
+class ContactQuerySet(models.QuerySet):
+    """Bulk writes keep the match keys current too (they bypass ``save``)."""
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        for obj in objs:
+            obj.set_match_keys()
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def bulk_update(self, objs, fields, *args, **kwargs):
+        objs = list(objs)
+        if EnrichedContact.MATCH_KEY_SOURCES.intersection(fields):
+            for obj in objs:
+                obj.set_match_keys()
+            fields = [*fields, *(f for f in ("name_key", "linkedin_key") if f not in fields)]
+        return super().bulk_update(objs, fields, *args, **kwargs)
+
+
 class EnrichedContact(models.Model):
     """A person found by discovery or enrichment, waiting for or past review.
 
     ``field_sources`` keeps, per canonical field, where the value came from, how confident
     that source was and when it was found: ``{"title": {"source": "apollo", "confidence": 90,
     "found_at": "..."}}``.
+
+    ``name_key`` and ``linkedin_key`` are the person's match keys (``contacts.matching``), kept
+    up to date by :meth:`save` and by the manager's ``bulk_create`` / ``bulk_update`` (a
+    queryset ``update()`` of those fields does not refresh them). ``quality_score`` and
+    ``quality_checks`` are written by ``contacts.services.contact_quality_refresh``.
     """
+
+    # Fields the match keys are computed from: saving any of them refreshes the keys.
+    MATCH_KEY_SOURCES = frozenset({"first_name", "last_name", "domain", "linkedin_url"})
 
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100, blank=True)
@@ -116,6 +145,24 @@ class EnrichedContact(models.Model):
     source = models.CharField(max_length=32, choices=ContactSource)
     discovery_method = models.CharField(max_length=100, blank=True)
     field_sources = models.JSONField(default=dict, blank=True)
+    name_key = models.CharField(
+        max_length=NAME_KEY_MAX_LENGTH,
+        blank=True,
+        editable=False,
+        help_text="Folded first and last name at the domain, for matching.",
+    )
+    linkedin_key = models.CharField(
+        max_length=LINKEDIN_KEY_MAX_LENGTH,
+        blank=True,
+        editable=False,
+        help_text="linkedin.com/in/<handle>, for matching.",
+    )
+    quality_score = models.PositiveSmallIntegerField(
+        null=True, blank=True, editable=False, validators=CONFIDENCE_VALIDATORS
+    )
+    # {"score", "dimensions": {name: score}, "rules": [{"name", "outcome", "severity", "reason"}],
+    #  "computed_at"}: see enrichment.quality.QualityReport.as_dict.
+    quality_checks = models.JSONField(default=dict, blank=True, editable=False)
     review_status = models.CharField(
         max_length=16, choices=ReviewStatus, default=ReviewStatus.PENDING
     )
@@ -159,6 +206,8 @@ class EnrichedContact(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = ContactQuerySet.as_manager()
+
     class Meta:
         ordering = ["-discovered_at"]
         indexes = [
@@ -168,6 +217,8 @@ class EnrichedContact(models.Model):
             models.Index(fields=["confidence_score"], name="contact_confidence"),
             models.Index(fields=["review_status", "-discovered_at"], name="contact_review_queue"),
             models.Index(fields=["domain"], name="contact_domain"),
+            models.Index(fields=["name_key"], name="contact_name_key"),
+            models.Index(fields=["linkedin_key"], name="contact_linkedin_key"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -178,14 +229,37 @@ class EnrichedContact(models.Model):
                 condition=~Q(review_status=ReviewStatus.APPROVED) | Q(compliance_check_passed=True),
                 name="contact_approved_needs_compliance",
             ),
+            models.CheckConstraint(
+                condition=Q(quality_score__isnull=True)
+                | Q(quality_score__gte=0, quality_score__lte=100),
+                name="contact_quality_range",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.full_name or f"contact {self.pk}"
 
+    def save(self, *args, **kwargs):
+        self.set_match_keys()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and self.MATCH_KEY_SOURCES.intersection(update_fields):
+            # A partial save of a name, domain or URL must not leave the old key behind.
+            kwargs["update_fields"] = {*update_fields, "name_key", "linkedin_key"}
+        super().save(*args, **kwargs)
+
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+    def set_match_keys(self) -> None:
+        """Recompute ``name_key`` and ``linkedin_key`` from the stored values."""
+        keys = match_keys(
+            linkedin_url=self.linkedin_url,
+            first_name=self.first_name,
+            last_name=self.last_name,
+            domain=self.domain,
+        )
+        self.name_key, self.linkedin_key = keys.name, keys.linkedin
 
     @property
     def location(self) -> str:
@@ -248,6 +322,8 @@ class ContactEmail(models.Model):
         indexes = [
             models.Index(fields=["verification_status"], name="contactemail_status"),
             models.Index(fields=["email"], name="contactemail_email"),
+            # contact_find_match looks addresses up case-insensitively.
+            models.Index(Lower("email"), name="contactemail_email_lower"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["contact", "email"], name="unique_email_per_contact"),

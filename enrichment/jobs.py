@@ -24,13 +24,17 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import phonenumbers
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from contacts.matching import linkedin_key
 from contacts.models import ContactActivity, ContactEmail, EnrichedContact
+from contacts.selectors import contact_find_match
+from contacts.services import contact_quality_refresh
 from enrichment import events
 from enrichment.batch import (
     Lead,
@@ -88,6 +92,35 @@ CONTACT_COLUMNS = {
     "state": "state",
     "linkedin_url": "linkedin_url",
 }
+#: Canonical fields kept on the contact with their source (names, email and domain have
+#: their own handling).
+KEPT_FIELDS = tuple(
+    f
+    for f in CANONICAL_FIELDS
+    if f not in {"first_name", "last_name", "full_name", "email", "domain"}
+)
+
+
+def normalise_value(name: str, value: Any, region: str | None = None) -> str | None:
+    """A canonical field's value as stored: phones in E.164 where they parse, LinkedIn
+    profiles as one https URL form; ``None`` for a value that cannot be one."""
+    text = (
+        " ".join(str(value).split()) if not isinstance(value, list) else ", ".join(map(str, value))
+    )
+    if name in {"phone", "mobile_phone"}:
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            return text
+        if phonenumbers.is_possible_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return text
+    if name in {"linkedin_url", "company_linkedin_url"}:
+        key = linkedin_key(text) if name == "linkedin_url" else ""
+        if key:
+            return f"https://www.{key}"
+        return text if text.startswith("https://") else None
+    return text or None
 
 
 @dataclass(frozen=True)
@@ -509,24 +542,29 @@ def _contact_store(
         )
     sources = dict(contact.field_sources or {})
     changed: set[str] = set()
-    for name, column in CONTACT_COLUMNS.items():
-        value = result.get(name) or field_value(lead.row, options.mapping, name)
-        if not value:
-            continue
-        given = sources.get(name, {})
+    region = (field_value(lead.row, options.mapping, "country") or "")[:2].upper() or None
+    for name in KEPT_FIELDS:
+        raw = result.get(name) or field_value(lead.row, options.mapping, name)
         found = (result.get("field_sources") or {}).get(name)
-        if found is None and given.get("source") not in (None, "input"):
-            continue  # a provider's value is not replaced by the row's
-        text = str(value)[: EnrichedContact._meta.get_field(column).max_length]
-        if column == "linkedin_url" and not text.startswith("https://"):
+        given = sources.get(name, {})
+        if not raw or (found is None and given.get("source") not in (None, "input")):
+            continue  # nothing to say, or a provider's value the row must not replace
+        value = normalise_value(name, raw, region)
+        if value is None:
             continue
-        if getattr(contact, column) != text:
-            setattr(contact, column, text)
-            changed.add(column)
+        column = CONTACT_COLUMNS.get(name)
+        if column is not None:
+            value = value[: EnrichedContact._meta.get_field(column).max_length]
+            if getattr(contact, column) != value:
+                setattr(contact, column, value)
+                changed.add(column)
+        source = found["source"] if found else "input"
+        same = given.get("value") == value and given.get("source") == source
         sources[name] = {
-            "source": found["source"] if found else "input",
+            "value": value,
+            "source": source,
             "confidence": found["confidence"] if found else 100,
-            "found_at": now.isoformat(),
+            "found_at": given["found_at"] if same and "found_at" in given else now.isoformat(),
         }
     greylisted: dict[int, int] = {}
     if result.get("email") and result.get("email_status"):
@@ -534,10 +572,14 @@ def _contact_store(
         found = result.get("found")
         if found is not None and getattr(found, "retry_after", None):
             greylisted[stored.pk] = found.retry_after
+        given = sources.get("email", {})
         sources["email"] = {
+            "value": result["email"],
             "source": result.get("email_source") or "",
             "confidence": int(result.get("email_confidence") or 0),
-            "found_at": now.isoformat(),
+            "found_at": given.get("found_at", now.isoformat())
+            if given.get("value") == result["email"]
+            else now.isoformat(),
         }
         contact.confidence_score = int(result.get("email_confidence") or 0)
         changed.add("confidence_score")
@@ -548,28 +590,22 @@ def _contact_store(
         contact.save(update_fields=[*changed, "updated_at"])
     elif changed:
         contact.save()
+    if changed or created:
+        contact_quality_refresh(contact=contact)
     return contact, greylisted
 
 
 def _contact_match(lead: Lead, mapping: Mapping[str, str], email: str) -> EnrichedContact | None:
     """The stored contact for this person: same email, same LinkedIn profile, or the same
-    name at the same domain."""
-    if email:
-        match = EnrichedContact.objects.filter(emails__email__iexact=email).first()
-        if match is not None:
-            return match
-    linkedin = field_value(lead.row, mapping, "linkedin_url").rstrip("/")
-    if linkedin.startswith("https://"):
-        match = EnrichedContact.objects.filter(linkedin_url__iexact=linkedin).first()
-        if match is not None:
-            return match
-    if lead.parsed is not None and lead.domain:
-        return EnrichedContact.objects.filter(
-            domain=lead.domain,
-            first_name__iexact=lead.parsed.first,
-            last_name__iexact=lead.parsed.last,
-        ).first()
-    return None
+    name at the same domain (contacts.selectors)."""
+    first, last = display_names(lead.row, mapping)
+    return contact_find_match(
+        email=email or None,
+        linkedin_url=field_value(lead.row, mapping, "linkedin_url") or None,
+        first_name=first or (lead.parsed.first if lead.parsed else None),
+        last_name=last or (lead.parsed.last if lead.parsed else None),
+        domain=lead.domain or None,
+    )
 
 
 def _email_store(contact: EnrichedContact, result: Mapping[str, Any], now: Any) -> ContactEmail:

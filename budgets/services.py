@@ -46,11 +46,15 @@ def budgets_applying(*, project_id: int | None, user_id: int | None) -> QuerySet
     return Budget.objects.filter(owners, enabled=True).order_by("pk")
 
 
-def budgets_have_room(*, project_id: int | None, user_id: int | None) -> bool:
-    """Whether every auto-stop budget a call would spend from has some room left."""
+def budgets_have_room(
+    *, project_id: int | None, user_id: int | None, amount: Decimal = Decimal(0)
+) -> bool:
+    """Whether every auto-stop budget a call would spend from has room for ``amount`` (or
+    any room at all, for 0)."""
     for budget in budgets_applying(project_id=project_id, user_id=user_id).filter(auto_stop=True):
         budget = budget_roll_period(budget=budget)
-        if budget.spent + budget.reserved >= budget.effective_limit:
+        left = budget.effective_limit - budget.spent - budget.reserved
+        if left <= 0 or left < amount:
             return False
     return True
 
@@ -103,7 +107,7 @@ def spend_reserve(
             reserved=F("reserved") + Value(amount)
         )
         if not reserved:
-            raise BudgetExhausted(budget_label(budget))
+            raise BudgetExhausted(budget_label(budget), amount=amount)
         entries.append(SpendEntry.objects.create(budget=budget, **common))
     if job_id is not None:
         _reserve_job_cap(job_id, amount)
@@ -121,7 +125,9 @@ def _reserve_job_cap(job_id: int, amount: Decimal) -> None:
         job_id=job_id, budget=None, status=SpendStatus.RESERVED
     ).aggregate(total=Sum("reserved_amount"))["total"] or Decimal(0)
     if job.cost + held + amount > job.cost_cap:
-        raise BudgetExhausted(f"job #{job_id} cap ({job.cost_cap}, spent {job.cost})")
+        raise BudgetExhausted(
+            f"job #{job_id} cap ({job.cost_cap}, spent {job.cost})", amount=amount
+        )
 
 
 @transaction.atomic

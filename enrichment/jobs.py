@@ -229,11 +229,17 @@ def job_cancel(*, job: EnrichmentJob) -> EnrichmentJob:
     return job
 
 
-def job_pause(*, job_id: int, reason: str) -> bool:
-    """Pause a running job (a budget or cap reached); True if this call paused it."""
-    paused = EnrichmentJob.objects.filter(
-        pk=job_id, status__in=[JobStatus.PENDING, JobStatus.PROCESSING]
-    ).update(status=JobStatus.PAUSED, error_message=reason[:2000])
+def job_pause(*, job_id: int, reason: str, need: Decimal | None = None) -> bool:
+    """Pause a running job (a budget or cap reached); True if this call paused it. ``need``
+    is what the refused call needed: the job resumes once the budgets have that much room."""
+    with transaction.atomic():
+        job = EnrichmentJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status not in (JobStatus.PENDING, JobStatus.PROCESSING):
+            return False
+        job.status, job.error_message = JobStatus.PAUSED, reason[:2000]
+        job.options = {**job.options, "resume_when_room": str(need or 0)}
+        job.save(update_fields=["status", "error_message", "options", "updated_at"])
+    paused = True
     if paused:
         events.job_event(job_id, JobEventKind.PAUSED, reason)
     return bool(paused)
@@ -424,7 +430,7 @@ def _process_chunk(
         except BudgetExhausted as exc:
             # Nothing was paid for this item's refused call: it waits, unattempted.
             _release(items[position:])
-            job_pause(job_id=job.pk, reason=f"{exc.message}; raise it to resume")
+            job_pause(job_id=job.pk, reason=f"{exc.message}; raise it to resume", need=exc.amount)
             return processed
         except Exception as exc:  # noqa: BLE001 - one bad item never stops the others
             logger.exception("job item failed", extra={"job": job.pk, "item": item.index})
@@ -664,9 +670,10 @@ def jobs_needing_work() -> list[int]:
     )
     ids = list(stalled)
     for job in EnrichmentJob.objects.filter(status=JobStatus.PAUSED):
-        capped = job.cost_cap is not None and job.cost >= job.cost_cap
+        need = Decimal((job.options or {}).get("resume_when_room") or 0)
+        capped = job.cost_cap is not None and job.cost + need > job.cost_cap
         room = not capped and budgets_have_room(
-            project_id=job.project_id, user_id=job.created_by_id
+            project_id=job.project_id, user_id=job.created_by_id, amount=need
         )
         if room and job_resume(job=job):
             ids.append(job.pk)

@@ -125,15 +125,23 @@ class BudgetExhausted(ProviderError):
     kind = ErrorKind.BUDGET_EXHAUSTED
     CODES = frozenset({"budget_exhausted"})
 
-    def __init__(self, budget: str, message: str = "", **kwargs: Any) -> None:
+    def __init__(
+        self, budget: str, message: str = "", *, amount: Any = None, **kwargs: Any
+    ) -> None:
         self.budget = budget
+        #: What the refused call needed (a Decimal), when known.
+        self.amount = amount
         super().__init__("budget_exhausted", message or f"budget exhausted: {budget}", **kwargs)
 
     def with_message(self, message: str) -> ProviderError:
-        return type(self)(self.budget, message)
+        return type(self)(self.budget, message, amount=self.amount)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.budget, self.message))
+        return (_rebuild_budget, (self.budget, self.message, self.amount))
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "budget": self.budget}
+
+
+def _rebuild_budget(budget: str, message: str, amount: Any) -> BudgetExhausted:
+    return BudgetExhausted(budget, message, amount=amount)

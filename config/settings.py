@@ -292,6 +292,8 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# The queue tasks go to unless routed elsewhere (a deployment sharing a broker names its own).
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 
 # --- Enrichment ------------------------------------------------------------------------------
 # Comma-separated host[:port] for the MX resolver; empty means the system's resolvers.

@@ -9,6 +9,7 @@ arrival (its own monotonic clock), path and status, so tests check limits where 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -26,8 +27,12 @@ class LimitedProvider:
         burst: int = 1,
         max_in_flight: int | None = None,
         hang: threading.Event | None = None,
+        miss: tuple[float, int, Any] | None = None,
     ) -> None:
         self.body = json.dumps(body).encode()
+        #: ``(share, status, body)``: that share of the questions (the same ones every time,
+        #: chosen by a hash of the request) get this answer instead: the provider's no-match.
+        self.miss = None if miss is None else (miss[0], miss[1], json.dumps(miss[2]).encode())
         self.delay = delay
         self.rate, self.burst, self.max_in_flight = rate, burst, max_in_flight
         #: Admitted requests wait for this event before answering (a provider that hangs).
@@ -74,8 +79,7 @@ class LimitedProvider:
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
-        if length:
-            handler.rfile.read(length)
+        payload = handler.rfile.read(length) if length else b""
         admitted = self._admit()
         with self._lock:
             self.requests.append((time.monotonic(), handler.path, 200 if admitted else 429))
@@ -88,6 +92,11 @@ class LimitedProvider:
                 self.hang.wait(60)
             if self.delay:
                 time.sleep(self.delay)
+            if self.miss is not None:
+                digest = hashlib.sha256(handler.path.encode() + payload).digest()
+                if int.from_bytes(digest[:4], "big") / 2**32 < self.miss[0]:
+                    self._reply(handler, self.miss[1], self.miss[2], {})
+                    return
             self._reply(handler, 200, self.body, {})
         finally:
             with self._lock:

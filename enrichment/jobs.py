@@ -71,8 +71,10 @@ from enrichment.waterfall import (
     fill_lead,
     lead_inputs,
     load_steps,
+    rank_steps,
 )
 from providers.errors import BudgetExhausted
+from providers.health import provider_rank_stats
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +135,9 @@ class JobOptions:
     min_confidence: int = DEFAULT_MIN_CONFIDENCE
     smtp: bool = False
     offline: bool = False
+    #: "fixed" (as given) or "ranked" (by the ledger: found rate, cost per find, latency).
+    order: str = "fixed"
+    max_providers: int | None = None
 
     @classmethod
     def of(cls, job: EnrichmentJob) -> JobOptions:
@@ -144,6 +149,8 @@ class JobOptions:
             min_confidence=int(options.get("min_confidence", DEFAULT_MIN_CONFIDENCE)),
             smtp=bool(options.get("smtp")),
             offline=bool(options.get("offline")),
+            order=options.get("order") or "fixed",
+            max_providers=options.get("max_providers"),
         )
 
 
@@ -166,6 +173,8 @@ def job_create(
     created_by: Any = None,
     cost_cap: Decimal | None = None,
     cost_cap_per_lead: Decimal | None = None,
+    order: str = "fixed",
+    max_providers: int | None = None,
     via: str = "",
 ) -> EnrichmentJob:
     """A pending job with one pending item per row; nothing is processed yet.
@@ -176,6 +185,10 @@ def job_create(
     unknown = [f for f in fields if f not in CANONICAL_FIELDS]
     if unknown:
         raise ValueError(f"unknown field(s): {', '.join(unknown)}")
+    if order not in ("fixed", "ranked"):
+        raise ValueError(f"unknown provider order {order!r} (fixed or ranked)")
+    if max_providers is not None and max_providers < 1:
+        raise ValueError("max_providers must be at least 1")
     if providers:
         load_steps(providers)  # unknown or disabled providers are refused here
     leads = read_leads(list(rows), dict(mapping))
@@ -196,6 +209,8 @@ def job_create(
             "min_confidence": min_confidence,
             "smtp": smtp,
             "offline": offline,
+            "order": order,
+            "max_providers": max_providers,
             "via": via,
             "known": known,
         },
@@ -388,6 +403,8 @@ def _process_chunk(
     mark_suppressed(leads)
     resolver = resolver or MxResolver(offline=options.offline)
     steps = load_steps(options.providers, options.min_confidence) if options.providers else []
+    if options.order == "ranked" and steps:
+        steps = rank_steps(steps, provider_rank_stats(options.providers))
     # The file's addresses (this chunk's among them) and what the providers know of the
     # domains (a domain search) teach the patterns.
     file_known = _file_known(job, {lead.domain for lead in leads if lead.domain})
@@ -422,6 +439,7 @@ def _process_chunk(
                     steps,
                     job_item=item,
                     cost_cap=job.cost_cap_per_lead,
+                    max_providers=options.max_providers,
                 )
                 apply_answers(lead, answers)
             greylisted = _item_store(job, item, lead, options)

@@ -115,6 +115,54 @@ def _operation_for(step: Step, wanted: str, inputs: Mapping[str, Any]) -> Operat
     return min(usable)[1] if usable else None
 
 
+#: How much a value's confidence moves for each other source that agrees, or disagrees.
+AGREEMENT_BONUS = 10
+CONFLICT_PENALTY = 15
+
+
+def merge_answers(candidates: Sequence[FieldAnswer], weights: Mapping[str, float]) -> FieldAnswer:
+    """One value from the answers several sources gave for a field.
+
+    The value with the highest ``weight(source) x confidence`` wins; its confidence gains
+    :data:`AGREEMENT_BONUS` for each other source that gave the same value and loses
+    :data:`CONFLICT_PENALTY` for each that gave another, within 0-100. Every candidate is kept
+    in ``extra["candidates"]``.
+    """
+    best = max(candidates, key=lambda c: weights.get(c.source, 1.0) * c.confidence)
+    key = _comparable(best.value)
+    agree = sum(1 for c in candidates if c is not best and _comparable(c.value) == key)
+    conflict = len(candidates) - 1 - agree
+    confidence = best.confidence + AGREEMENT_BONUS * agree - CONFLICT_PENALTY * conflict
+    extra = dict(best.extra)
+    if len(candidates) > 1:
+        extra["candidates"] = [
+            {"source": c.source, "value": c.value, "confidence": c.confidence} for c in candidates
+        ]
+    return FieldAnswer(best.value, max(0, min(100, confidence)), best.source, extra)
+
+
+def _comparable(value: Any) -> Any:
+    if isinstance(value, str):
+        return " ".join(value.casefold().split())
+    return value
+
+
+def rank_steps(steps: list[Step], stats: Mapping[str, Mapping[str, float]]) -> list[Step]:
+    """``steps`` best first by what the ledger says: found rate, then cost per found value,
+    then latency. Providers without history keep their place after those with it."""
+
+    def key(indexed: tuple[int, Step]) -> tuple:
+        position, step = indexed
+        seen = stats.get(step.provider.slug)
+        if not seen or not seen.get("attempts"):
+            return (1, 0.0, 0.0, 0.0, position)
+        found_rate = seen["found"] / seen["attempts"]
+        per_found = seen["cost"] / seen["found"] if seen["found"] else float("inf")
+        return (0, -round(found_rate, 2), per_found, seen.get("latency_ms", 0.0), position)
+
+    return [step for _, step in sorted(enumerate(steps), key=key)]
+
+
 def fill_lead(
     lead: Lead,
     inputs: dict[str, Any],
@@ -122,20 +170,28 @@ def fill_lead(
     steps: list[Step],
     job_item=None,
     cost_cap: Decimal | None = None,
+    max_providers: int | None = None,
 ) -> dict[str, FieldAnswer]:
     """Ask ``steps`` in order for each of ``fields`` not already known well enough.
 
-    With ``cost_cap``, a call whose price would take the lead's spend past it is not made.
-    A budget refusal (:class:`BudgetExhausted`) is raised: the caller pauses the job.
+    For each field the steps are asked until one answers with at least its minimum
+    confidence; what every asked step said is merged (:func:`merge_answers`), so sources that
+    agree can together pass the minimum. With ``cost_cap``, a call whose price would take the
+    lead's spend past it is not made; with ``max_providers``, no more than that many providers
+    are asked about the lead. A budget refusal (:class:`BudgetExhausted`) is raised: the caller
+    pauses the job.
     """
     answers: dict[str, FieldAnswer] = {}
     asked: dict[tuple[str, Operation], ProviderResult | None] = {}
     spent = Decimal(0)
+    weights = {s.provider.slug: _weight(s.provider) for s in steps}
     for wanted in fields:
         if wanted == "email" and lead.result.get("email_status") == "verified":
             continue
         if wanted != "email" and inputs.get(wanted):
             continue  # the row already has it
+        candidates: list[FieldAnswer] = []
+        minimum = 100
         for step in steps:
             if step.disabled_reason:
                 continue
@@ -144,6 +200,13 @@ def fill_lead(
                 continue
             key = (step.provider.slug, op)
             if key not in asked:
+                providers_asked = {slug for slug, _ in asked}
+                if (
+                    max_providers is not None
+                    and step.provider.slug not in providers_asked
+                    and len(providers_asked) >= max_providers
+                ):
+                    continue
                 price = max(step.provider.price_for(op), step.operations[op].cost)
                 if cost_cap is not None and spent + price > cost_cap:
                     lead.result.setdefault("provider_errors", []).append(
@@ -156,19 +219,33 @@ def fill_lead(
             if result is None or not result.found or wanted not in result.fields:
                 continue
             value = result.fields[wanted]
-            if value.value in (None, "", []) or value.confidence < step.min_confidence:
+            if value.value in (None, "", []):
                 continue
             if wanted == "email" and result.extra.get("synthetic") and _checked_here(lead):
                 # Made-up data (the sandbox) never replaces what DNS or SMTP said.
                 continue
-            answers[wanted] = FieldAnswer(
+            answer = FieldAnswer(
                 value.value, value.confidence, step.provider.slug, dict(result.extra)
             )
             if wanted == "email":
                 status = result.fields.get("email_status")
-                answers["email"].extra["email_status"] = status.value if status else "unknown"
-            break
+                answer.extra["email_status"] = status.value if status else "unknown"
+            candidates.append(answer)
+            minimum = min(minimum, step.min_confidence)
+            if value.confidence >= step.min_confidence:
+                break
+        if candidates:
+            merged = merge_answers(candidates, weights)
+            if merged.confidence >= minimum:
+                answers[wanted] = merged
     return answers
+
+
+def _weight(provider: Provider) -> float:
+    try:
+        return float((provider.config or {}).get("source_weight", 1.0))
+    except (TypeError, ValueError):
+        return 1.0
 
 
 def _checked_here(lead: Lead) -> bool:

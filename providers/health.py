@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Aggregate, Count, FloatField, Q, Sum
+from django.db.models import Aggregate, Avg, Count, FloatField, Q, Sum
 from django.utils import timezone
 
 from providers import limits
@@ -159,3 +159,32 @@ def _safe(read: Any, default: Any) -> Any:
         return read()
     except Exception:  # noqa: BLE001
         return default
+
+
+def provider_rank_stats(slugs: Sequence[str], since: timedelta = timedelta(days=30)) -> dict:
+    """Per provider over the window, for ranking a waterfall: attempts sent (answered or
+    failed), answers that found something, their cost and the mean latency; one query."""
+    rows = (
+        ProviderCall.objects.filter(
+            provider__slug__in=list(slugs),
+            created_at__gte=timezone.now() - since,
+            cache_hit=False,
+        )
+        .exclude(status=CallStatus.PENDING)
+        .values("provider__slug")
+        .annotate(
+            attempts=Count("id"),
+            found=Count("id", filter=Q(status=CallStatus.SUCCESS)),
+            cost=Sum("cost"),
+            latency_ms=Avg("latency_ms"),
+        )
+    )
+    return {
+        row["provider__slug"]: {
+            "attempts": row["attempts"],
+            "found": row["found"],
+            "cost": float(row["cost"] or 0),
+            "latency_ms": float(row["latency_ms"] or 0),
+        }
+        for row in rows
+    }

@@ -10,7 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from providers import limits
-from providers.health import PercentileCont, percentile, provider_health
+from providers.health import PercentileCont, percentile, provider_health, provider_rank_stats
 from providers.models import CallStatus, ProviderCall
 from tests.providers import _client_support as support
 
@@ -142,3 +142,14 @@ def test_a_call_still_in_flight_is_not_counted_as_an_attempt(provider):
     ledger(provider, status=CallStatus.PENDING)
 
     assert provider_health(provider).calls == 1
+
+
+def test_rank_stats_count_what_each_provider_found_and_cost(provider):
+    ledger(provider, cost="0.0300", latency_ms=100)
+    ledger(provider, status=CallStatus.NO_MATCH, latency_ms=300)
+    ledger(provider, status=CallStatus.PENDING)
+    ledger(provider, cache_hit=True)
+
+    stats = provider_rank_stats([provider.slug])
+
+    assert stats == {provider.slug: {"attempts": 2, "found": 1, "cost": 0.03, "latency_ms": 200.0}}

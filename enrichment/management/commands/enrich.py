@@ -6,10 +6,12 @@ and the output is written from the results stored on its items."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -75,6 +77,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--threads", type=int, default=4, help="workers in this process (without --queue)"
         )
+        parser.add_argument(
+            "--order",
+            choices=["fixed", "ranked"],
+            default="fixed",
+            help="ask providers in the given order, or ranked by their record "
+            "(found rate, cost per find, latency)",
+        )
+        parser.add_argument(
+            "--max-providers", type=int, help="ask at most this many providers about one lead"
+        )
+        parser.add_argument(
+            "--cost-cap", type=_money, help="the job pauses before its cost would pass this"
+        )
+        parser.add_argument(
+            "--lead-cost-cap", type=_money, help="no lead is asked about past this cost"
+        )
 
     def handle(self, *args, **opts):
         try:
@@ -116,6 +134,10 @@ class Command(BaseCommand):
                 smtp=opts["smtp"] and not opts["offline"],
                 offline=opts["offline"],
                 project=project,
+                cost_cap=opts["cost_cap"],
+                cost_cap_per_lead=opts["lead_cost_cap"],
+                order=opts["order"],
+                max_providers=opts["max_providers"],
                 via="command",
             )
         except ValueError as exc:
@@ -141,6 +163,16 @@ class Command(BaseCommand):
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         self.stdout.write(f"wrote {job.total_items} rows to {opts['output']}: {summary}")
         self.stderr.write(f"saved as job {job.pk}; contacts await review at /")
+
+
+def _money(text: str) -> Decimal:
+    try:
+        amount = Decimal(text)
+    except ArithmeticError:
+        raise argparse.ArgumentTypeError(f"not an amount: {text!r}") from None
+    if not amount.is_finite() or amount < 0:
+        raise argparse.ArgumentTypeError(f"not an amount: {text!r}")
+    return amount
 
 
 def _check_writable(path: str) -> None:

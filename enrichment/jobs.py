@@ -163,6 +163,7 @@ def job_create(
     rows: Sequence[Mapping[str, str]],
     mapping: Mapping[str, str],
     name: str,
+    headers: Sequence[str] = (),
     fields: Sequence[str] = ("email",),
     providers: Sequence[str] = (),
     min_confidence: int = DEFAULT_MIN_CONFIDENCE,
@@ -179,6 +180,7 @@ def job_create(
 ) -> EnrichmentJob:
     """A pending job with one pending item per row; nothing is processed yet.
 
+    ``headers`` are the input file's columns in their order, kept for the export.
     Raises ``ValueError`` for an unknown field or provider. The addresses the rows already
     have are kept with the job as pattern evidence for every chunk (rows teach the whole file).
     """
@@ -204,6 +206,7 @@ def job_create(
         cost_cap_per_lead=cost_cap_per_lead,
         options={
             "mapping": dict(mapping),
+            "headers": list(headers),
             "fields": list(fields),
             "providers": list(providers),
             "min_confidence": min_confidence,

@@ -126,6 +126,7 @@ class Command(BaseCommand):
         try:
             job = jobs.job_create(
                 rows=table.rows,
+                headers=table.headers,
                 mapping=mapping,
                 name=Path(opts["input"]).name,
                 fields=fields,

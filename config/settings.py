@@ -285,6 +285,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=1),
         "options": {"expires": 60},
     },
+    "refresh-stale-contacts": {
+        "task": "enrichment.refresh_stale_contacts",
+        "schedule": timedelta(days=1),
+    },
     "roll-budget-periods": {
         "task": "budgets.roll_periods",
         "schedule": timedelta(hours=1),
@@ -313,6 +317,20 @@ PROVIDER_CACHE_TTL = timedelta(days=env.int("PROVIDER_CACHE_DAYS", default=30))
 PROVIDER_LIMIT_WAIT_SECONDS = env.float("PROVIDER_LIMIT_WAIT_SECONDS", default=30.0)
 # How long a claimed job item is a worker's before another worker may take it over.
 ENRICH_ITEM_LEASE_SECONDS = env.int("ENRICH_ITEM_LEASE_SECONDS", default=600)
+# Signs jobs' completion webhooks (enrichment.webhooks); a job can name a webhook URL only
+# when it is set. ENRICH_WEBHOOK_URL, when set, is the URL of jobs that do not name their own
+# (scheduled and triggered jobs included).
+ENRICH_WEBHOOK_SECRET = env.str("ENRICH_WEBHOOK_SECRET", default="")
+ENRICH_WEBHOOK_URL = env.str("ENRICH_WEBHOOK_URL", default="")
+# Scheduled re-enrichment (beat, daily): contacts last enriched this many days ago or more
+# (0: never), at most ENRICH_REFRESH_BATCH per run, asking for ENRICH_AUTO_FIELDS from
+# ENRICH_AUTO_PROVIDERS (empty: the email finder only). ENRICH_ON_CONTACT_CREATE starts the
+# same enrichment for a contact created outside a job (the admin, the API).
+ENRICH_REFRESH_AFTER_DAYS = env.int("ENRICH_REFRESH_AFTER_DAYS", default=90)
+ENRICH_REFRESH_BATCH = env.int("ENRICH_REFRESH_BATCH", default=500)
+ENRICH_AUTO_FIELDS = env.list("ENRICH_AUTO_FIELDS", default=["email"])
+ENRICH_AUTO_PROVIDERS = env.list("ENRICH_AUTO_PROVIDERS", default=[])
+ENRICH_ON_CONTACT_CREATE = env.bool("ENRICH_ON_CONTACT_CREATE", default=False)
 
 # --- Logging: one JSON object per line, secrets redacted --------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

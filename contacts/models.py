@@ -202,6 +202,9 @@ class EnrichedContact(models.Model):
     region = models.CharField(max_length=8, blank=True)
     discovered_at = models.DateTimeField(auto_now_add=True)
     verified_at = models.DateTimeField(null=True, blank=True)
+    # Set by every job that stores a result for the contact; scheduled re-enrichment picks
+    # the contacts whose values are oldest (enrichment.refresh).
+    enriched_at = models.DateTimeField(null=True, blank=True, editable=False)
     added_to_crm_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -219,6 +222,7 @@ class EnrichedContact(models.Model):
             models.Index(fields=["domain"], name="contact_domain"),
             models.Index(fields=["name_key"], name="contact_name_key"),
             models.Index(fields=["linkedin_key"], name="contact_linkedin_key"),
+            models.Index(fields=["enriched_at"], name="contact_enriched_at"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -35,7 +35,7 @@ from contacts.matching import linkedin_key
 from contacts.models import ContactActivity, ContactEmail, EnrichedContact
 from contacts.selectors import contact_find_match
 from contacts.services import contact_quality_refresh
-from enrichment import events
+from enrichment import events, webhooks
 from enrichment.batch import (
     Lead,
     display_names,
@@ -177,11 +177,14 @@ def job_create(
     order: str = "fixed",
     max_providers: int | None = None,
     via: str = "",
+    webhook_url: str = "",
 ) -> EnrichmentJob:
     """A pending job with one pending item per row; nothing is processed yet.
 
     ``headers`` are the input file's columns in their order, kept for the export.
-    Raises ``ValueError`` for an unknown field or provider. The addresses the rows already
+    ``webhook_url`` (else ``ENRICH_WEBHOOK_URL``) is told when the job ends
+    (:mod:`enrichment.webhooks`). Raises ``ValueError`` for an unknown field or provider, or a
+    webhook that cannot be signed. The addresses the rows already
     have are kept with the job as pattern evidence for every chunk (rows teach the whole file).
     """
     unknown = [f for f in fields if f not in CANONICAL_FIELDS]
@@ -193,6 +196,9 @@ def job_create(
         raise ValueError("max_providers must be at least 1")
     if providers:
         load_steps(providers)  # unknown or disabled providers are refused here
+    webhook_url = webhook_url or settings.ENRICH_WEBHOOK_URL
+    if webhook_url:
+        webhook_url = webhooks.webhook_url_check(webhook_url)
     leads = read_leads(list(rows), dict(mapping))
     known: dict[str, list[list[str]]] = {}
     for email in known_from_leads(leads):
@@ -215,6 +221,7 @@ def job_create(
             "order": order,
             "max_providers": max_providers,
             "via": via,
+            "webhook_url": webhook_url,
             "known": known,
         },
         total_items=len(rows),
@@ -243,6 +250,7 @@ def job_cancel(*, job: EnrichmentJob) -> EnrichmentJob:
             )
     if changed:
         events.job_event(job.pk, JobEventKind.COMPLETED, "cancelled")
+        webhooks.job_webhook_queue(job_id=job.pk)
     job.refresh_from_db()
     return job
 
@@ -388,6 +396,7 @@ def job_finish_if_done(*, job_id: int) -> bool:
             f"{counts['succeeded']} succeeded, {counts['failed']} failed, "
             f"{counts['processed'] - counts['succeeded'] - counts['failed']} skipped",
         )
+        webhooks.job_webhook_queue(job_id=job_id)
     return bool(done)
 
 
@@ -613,6 +622,8 @@ def _contact_store(
     if sources != contact.field_sources:
         contact.field_sources = sources
         changed.add("field_sources")
+    contact.enriched_at = now
+    changed.add("enriched_at")
     if changed and not created:
         contact.save(update_fields=[*changed, "updated_at"])
     elif changed:

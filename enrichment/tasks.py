@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
-from enrichment import jobs, services
+from enrichment import jobs, refresh, services, webhooks
 from enrichment.emails.smtp_replies import greylist_retry_delay
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,21 @@ def requeue_stalled_jobs() -> dict:
         process_job.delay(job_id)
         queued += 1
     return {"queued": queued}
+
+
+@shared_task(name="enrichment.deliver_job_webhook")
+def deliver_job_webhook(job_id: int, delivery: str, attempt: int) -> bool:
+    """A later attempt at a job's completion webhook (the first is sent inline)."""
+    return webhooks.job_webhook_deliver(job_id=job_id, delivery=delivery, attempt=attempt)
+
+
+@shared_task(name="enrichment.refresh_stale_contacts")
+def refresh_stale_contacts() -> dict:
+    """Beat, daily: a scheduled job per project for the contacts enriched longest ago."""
+    created = refresh.contacts_refresh_jobs_create()
+    for job in created:
+        job_enqueue(job.pk)
+    return {"jobs": [job.pk for job in created], "items": sum(j.total_items for j in created)}
 
 
 @shared_task(name="enrichment.verify_contact_emails")

@@ -93,6 +93,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--lead-cost-cap", type=_money, help="no lead is asked about past this cost"
         )
+        parser.add_argument(
+            "--webhook",
+            default="",
+            help="POST a signed summary to this URL when the job ends (ENRICH_WEBHOOK_SECRET)",
+        )
 
     def handle(self, *args, **opts):
         try:
@@ -140,6 +145,7 @@ class Command(BaseCommand):
                 order=opts["order"],
                 max_providers=opts["max_providers"],
                 via="command",
+                webhook_url=opts["webhook"],
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None

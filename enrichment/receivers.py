@@ -1,0 +1,17 @@
+"""Signal receivers of the enrichment app, connected in ``EnrichmentConfig.ready``."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from contacts.models import EnrichedContact
+from enrichment import refresh, tasks
+
+
+def contact_created_enrich(sender, instance: EnrichedContact, created: bool, raw: bool, **kw):
+    """With ``ENRICH_ON_CONTACT_CREATE``, a contact created outside a job (the admin, the
+    API, the shell) gets a job of its own; contacts that jobs create do not start another."""
+    if not created or raw or instance.job_id is not None or not settings.ENRICH_ON_CONTACT_CREATE:
+        return
+    job = refresh.contact_enrich_trigger(contact=instance)
+    tasks.job_enqueue(job.pk, parallel=1)

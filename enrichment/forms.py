@@ -8,9 +8,9 @@ from django import forms
 from django.core.validators import MinValueValidator
 
 from budgets.models import Project
+from enrichment import uploads
 from enrichment.csvio import CsvError, CsvTable, parse_csv
 from enrichment.fields import CANONICAL_FIELDS
-from enrichment.uploads import MAX_UPLOAD_BYTES
 from providers.models import Provider
 
 NAME_FIELDS = {"full_name", "first_name", "last_name"}
@@ -66,10 +66,10 @@ class JobUploadForm(forms.Form):
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        if upload.size > MAX_UPLOAD_BYTES:
+        if upload.size > uploads.MAX_UPLOAD_BYTES:
             raise forms.ValidationError(
                 f"The file is {_megabytes(upload.size)}; "
-                f"the limit is {_megabytes(MAX_UPLOAD_BYTES)}."
+                f"the limit is {_megabytes(uploads.MAX_UPLOAD_BYTES)}."
             )
         raw = upload.read()
         try:

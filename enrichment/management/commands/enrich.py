@@ -19,13 +19,10 @@ from django.db import connection
 from tqdm import tqdm
 
 from budgets.models import Project
-from enrichment import jobs, tasks
-from enrichment.csvio import CsvError, infer_mapping, parse_mapping_override, read_csv, write_csv
+from enrichment import exports, jobs, tasks
+from enrichment.csvio import CsvError, infer_mapping, parse_mapping_override, read_csv
 from enrichment.emails.mx import DNS_UNAVAILABLE_NOTICE, MxResolver
-from enrichment.fields import CANONICAL_FIELDS, EMAIL_RESULT_FIELDS
 from enrichment.models import JobStatus
-
-ALWAYS_ADDED = ("first_name", "last_name", "domain", "email")
 
 
 class Command(BaseCommand):
@@ -160,9 +157,12 @@ class Command(BaseCommand):
                 job = _work_here(job, bar, threads=max(1, opts["threads"]))
         if job.status == JobStatus.PAUSED:
             raise CommandError(f"job {job.pk} paused: {job.error_message}")
-        items = job.items.order_by("index").only("input", "output", "status", "error")
-        headers = _output_headers(table.headers, mapping, fields)
-        write_csv(opts["output"], headers, (_output_row(i, mapping) for i in items.iterator()))
+        items = job.items.order_by("index").only("index", "input", "output", "status", "error")
+        headers = exports.output_headers(table.headers, mapping, fields)
+        with open(opts["output"], "w", newline="", encoding="utf-8") as fh:
+            exports.write_csv(
+                fh, headers, (exports.output_row(i, mapping) for i in items.iterator())
+            )
         counts: dict[str, int] = {}
         for item in job.items.only("output"):
             status = (item.output or {}).get("email_status") or "not found"
@@ -235,27 +235,3 @@ def _wait(job, bar):
         if job.is_terminal or job.status == JobStatus.PAUSED:
             return job
         time.sleep(0.5)
-
-
-def _output_headers(headers: list[str], mapping: dict[str, str], fields: list[str]) -> list[str]:
-    extra = [
-        f
-        for f in CANONICAL_FIELDS
-        if (f in ALWAYS_ADDED or f in fields or f in mapping) and f not in headers
-    ]
-    return [*headers, *extra, *(f for f in EMAIL_RESULT_FIELDS if f not in headers)]
-
-
-def _output_row(item, mapping: dict[str, str]) -> dict:
-    row = dict(item.input)
-    output = item.output or {}
-    for field, header in mapping.items():
-        row.setdefault(field, item.input.get(header, ""))
-    for key, value in output.items():
-        if key == "domain" and "domain" in item.input:
-            continue  # an input column named domain stays as given
-        if key in EMAIL_RESULT_FIELDS or key in CANONICAL_FIELDS:
-            row[key] = value
-    if not output.get("email_reason") and item.error:
-        row["email_reason"] = item.error
-    return row

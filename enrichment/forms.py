@@ -8,7 +8,7 @@ from django import forms
 from django.core.validators import MinValueValidator
 
 from budgets.models import Project
-from enrichment import uploads
+from enrichment import uploads, webhooks
 from enrichment.csvio import CsvError, CsvTable, parse_csv
 from enrichment.fields import CANONICAL_FIELDS
 from providers.models import Provider
@@ -55,6 +55,13 @@ class JobUploadForm(forms.Form):
     offline = forms.BooleanField(
         required=False, label="Skip DNS and SMTP checks (offline)", initial=False
     )
+    webhook_url = forms.URLField(
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        label="Completion webhook",
+        help_text="A signed summary is POSTed here when the job ends.",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -81,6 +88,13 @@ class JobUploadForm(forms.Form):
         self.table, self.raw = table, raw
         return upload
 
+    def clean_webhook_url(self):
+        url = self.cleaned_data["webhook_url"]
+        try:
+            return webhooks.webhook_url_check(url) if url else ""
+        except webhooks.WebhookConfigError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
     def draft(self) -> dict:
         """The options as kept in the session until the mapping is reviewed (JSON types)."""
         data = self.cleaned_data
@@ -95,6 +109,7 @@ class JobUploadForm(forms.Form):
             if data["cost_cap_per_lead"] is not None
             else None,
             "offline": data["offline"],
+            "webhook_url": data["webhook_url"],
         }
 
 

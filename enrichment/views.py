@@ -109,6 +109,7 @@ def job_mapping(request, token: str):
                     cost_cap_per_lead=_decimal(draft["cost_cap_per_lead"]),
                     created_by=request.user,
                     via="browser",
+                    webhook_url=draft.get("webhook_url", ""),
                 )
                 tasks.job_enqueue(job.pk)  # queued when this transaction commits
         except ValueError as exc:

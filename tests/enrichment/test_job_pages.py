@@ -122,6 +122,20 @@ def test_it_uploads_reviews_the_mapping_and_starts_the_job_with_the_correction(
     assert again.status_code == 302 and again["Location"] == "/jobs/new/"
 
 
+def test_a_completion_webhook_is_kept_with_the_job_only_when_it_can_be_signed(
+    alice_client, settings
+):
+    settings.ENRICH_WEBHOOK_SECRET = ""
+    refused = _upload(alice_client, webhook_url="https://hooks.example/leads")
+    assert "set ENRICH_WEBHOOK_SECRET" in refused.content.decode()
+
+    settings.ENRICH_WEBHOOK_SECRET = "whsec"
+    review_url = _upload(alice_client, webhook_url="https://hooks.example/leads")["Location"]
+    alice_client.post(review_url, {"map_0": "first_name", "map_1": "last_name", "map_2": "domain"})
+
+    assert EnrichmentJob.objects.get().options["webhook_url"] == "https://hooks.example/leads"
+
+
 def test_a_bad_file_gets_a_one_line_error_on_the_form_and_no_job(alice_client, private_var):
     response = _upload(alice_client, "a,b\n1,2\n1,2,3\n")
     body = response.content.decode()

@@ -118,6 +118,10 @@ def spend_reserve(
 def _reserve_job_cap(job_id: int, amount: Decimal) -> None:
     from enrichment.models import EnrichmentJob
 
+    # Most jobs have no cap: their row is not locked, so paid calls of several workers do not
+    # queue behind each other's item writes.
+    if not EnrichmentJob.objects.filter(pk=job_id, cost_cap__isnull=False).exists():
+        return
     job = EnrichmentJob.objects.select_for_update().filter(pk=job_id).first()
     if job is None or job.cost_cap is None:
         return
@@ -173,7 +177,9 @@ def _close(entry_ids: Iterable[int], status: str, cost: Decimal) -> set[int]:
 
     now = timezone.now()
     touched: set[int] = set()
-    for entry in SpendEntry.objects.filter(pk__in=list(entry_ids)):
+    # In the order they were reserved (budgets, then the job): the same lock order as
+    # spend_reserve, so a worker settling and one reserving cannot deadlock.
+    for entry in SpendEntry.objects.filter(pk__in=list(entry_ids)).order_by("pk"):
         # Conditional: an entry settled or released by another process is left alone.
         changed = SpendEntry.objects.filter(pk=entry.pk, status=SpendStatus.RESERVED).update(
             status=status, settled_amount=cost, settled_at=now

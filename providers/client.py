@@ -375,19 +375,30 @@ class ProviderClient:
             raise
         else:
             # The attempt's final writes together: its row, its slot, its spend.
-            with transaction.atomic():
-                ledger.close_attempt(call, latency_ms=_since(started), result=result)
+            try:
+                with transaction.atomic():
+                    ledger.close_attempt(call, latency_ms=_since(started), result=result)
+                    limits.release(admission, sent=True)
+                    budgets.spend_settle(reservation, cost=result.cost)
+                    if not admission.clean:
+                        limits.record_success(provider.pk)
+            except BaseException:
+                # The row stays pending and beat releases the reservation; the slot must not
+                # wait for its lease to expire.
                 limits.release(admission, sent=True)
-                budgets.spend_settle(reservation, cost=result.cost)
-                if not admission.clean:
-                    limits.record_success(provider.pk)
+                raise
             return result
-        with transaction.atomic():
-            ledger.close_attempt(call, latency_ms=_since(started), error=error)
-            # A local refusal (a blocked address, offline) sent nothing: give the quota back.
-            limits.release(admission, sent=not _refused_locally(error))
-            budgets.spend_release(reservation)
-            self._record_breaker(error, admission)
+        try:
+            with transaction.atomic():
+                ledger.close_attempt(call, latency_ms=_since(started), error=error)
+                # A local refusal (a blocked address, offline) sent nothing: give the quota
+                # back.
+                limits.release(admission, sent=not _refused_locally(error))
+                budgets.spend_release(reservation)
+                self._record_breaker(error, admission)
+        except BaseException:
+            limits.release(admission, sent=True)
+            raise
         raise error
 
     def _record_breaker(self, exc: ProviderError, admission: limits.Admission) -> None:

@@ -172,3 +172,50 @@ def test_a_total_budget_never_rolls():
 )
 def test_period_starts(period, expected):
     assert services.period_start_for(period, datetime(2026, 12, 3, 17, 5, tzinfo=UTC)) == expected
+
+
+def _tables_written(queries) -> list[str]:
+    """The budget and job rows a transaction writes or locks, in order."""
+    order = []
+    for query in queries:
+        sql = query["sql"]
+        for table in ("budgets_budget", "enrichment_enrichmentjob"):
+            locks = sql.startswith("UPDATE") or "FOR UPDATE" in sql
+            if locks and f'"{table}"' in sql.split(" WHERE ")[0] and table not in order:
+                order.append(table)
+    return order
+
+
+def test_settling_locks_budgets_and_the_job_in_the_order_reserving_does():
+    # Opposite orders deadlock two workers: one reserving (budget, then job) and one settling
+    # (job, then budget) each wait for the other's row until PostgreSQL kills one.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    BudgetFactory()
+    job = EnrichmentJobFactory(cost_cap=Decimal("10"))
+    with CaptureQueriesContext(connection) as reserving:
+        reservation = reserve(job_id=job.pk)
+    with CaptureQueriesContext(connection) as settling:
+        services.spend_settle(reservation, cost=PRICE)
+
+    assert _tables_written(reserving.captured_queries) == [
+        "budgets_budget",
+        "enrichment_enrichmentjob",
+    ]
+    assert _tables_written(settling.captured_queries) == [
+        "budgets_budget",
+        "enrichment_enrichmentjob",
+    ]
+
+
+def test_a_job_without_a_cap_is_not_locked_by_a_reservation():
+    BudgetFactory()
+    job = EnrichmentJobFactory(cost_cap=None)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as reserving:
+        reserve(job_id=job.pk)
+
+    assert _tables_written(reserving.captured_queries) == ["budgets_budget"]

@@ -595,3 +595,21 @@ def test_a_paid_call_settles_its_reservation_and_links_the_ledger_row(httpserver
     )
     budget.refresh_from_db()
     assert (budget.spent, budget.reserved) == (Decimal("0.0100"), 0)
+
+
+def test_a_failure_in_the_final_writes_still_gives_the_slot_back(httpserver, monkeypatch):
+    # Before, a failed settle (a deadlock, a lost connection) rolled the lease's deletion back
+    # with it: the slot stayed taken until its lease expired, a minute of a worker's time.
+    from django.db import OperationalError
+
+    provider = support.make_provider(httpserver.url_for("/").rstrip("/"), concurrency=1)
+    answer(httpserver)
+
+    def broken_settle(*args, **kwargs):
+        raise OperationalError("deadlock detected")
+
+    monkeypatch.setattr(client_module.budgets, "spend_settle", broken_settle)
+    with pytest.raises(OperationalError):
+        call(provider)
+
+    assert limits.slots_in_use(provider) == 0

@@ -8,7 +8,7 @@ the rest), and those go on to Prospeo. The three loopback providers
 (``tests.support.provider_server``, in this process) answer after 20 ms and enforce their own
 limits (token buckets at ``--rate`` requests/s each, bucket of 2, 4 in flight; 429 beyond).
 Emails are found and checked against a loopback DNS server. Two Celery worker processes
-(``--concurrency`` 2 each) on Redis and a throwaway PostgreSQL database do the work.
+(``--concurrency`` 4 each) on Redis and a throwaway PostgreSQL database do the work.
 
 Printed: rows/s; the bound the rate limits set (the busiest provider's unique questions,
 Hunter's domain searches included, at its rate) and the fraction of it reached (target >= 0.9); the 429s the providers sent (target 0);
@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument(
         "--rate", type=float, default=15.0, help="each provider's limit, per second"
     )
-    parser.add_argument("--concurrency", type=int, default=2, help="pool size of each worker")
+    parser.add_argument("--concurrency", type=int, default=4, help="pool size of each worker")
     args = parser.parse_args()
 
     import psycopg

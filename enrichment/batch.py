@@ -8,7 +8,7 @@ the row, ``email_reason`` saying what — a bad row never stops the others.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,9 @@ from enrichment.emails.verify import verify_emails
 Learn = Callable[[set[str], list[KnownEmail]], Mapping[str, DomainPattern]]
 
 
-@dataclass
+# Identity, not field-by-field equality: leads are looked up among thousands of others, and
+# two rows with the same values are still two leads.
+@dataclass(eq=False)
 class Lead:
     """One input row read through the column mapping."""
 
@@ -56,7 +58,7 @@ def display_names(row: Mapping[str, str], mapping: Mapping[str, str]) -> tuple[s
     return first, last
 
 
-def read_leads(rows: Sequence[Mapping[str, str]], mapping: Mapping[str, str]) -> list[Lead]:
+def read_leads(rows: Iterable[Mapping[str, str]], mapping: Mapping[str, str]) -> list[Lead]:
     leads = []
     for index, row in enumerate(rows):
         lead = Lead(index=index, row=row)
@@ -89,7 +91,7 @@ def read_leads(rows: Sequence[Mapping[str, str]], mapping: Mapping[str, str]) ->
     return leads
 
 
-def known_from_leads(leads: Sequence[Lead]) -> list[KnownEmail]:
+def known_from_leads(leads: Iterable[Lead]) -> list[KnownEmail]:
     """Addresses given in the file, as pattern evidence (webmail addresses teach nothing)."""
     known = []
     for lead in leads:
@@ -138,8 +140,9 @@ def run_email_step(
 
     wanted = [lead for lead in leads if not lead.email]
     findable = [lead for lead in wanted if lead.parsed and lead.domain and not lead.problems]
+    findable_ids = {id(lead) for lead in findable}
     for lead in wanted:
-        if lead not in findable:
+        if id(lead) not in findable_ids:
             lead.result = _not_found("; ".join(lead.problems) or "no name or domain")
             if progress:
                 progress(1)

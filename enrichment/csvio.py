@@ -23,6 +23,10 @@ class CsvError(ValueError):
     """The file cannot be read as a CSV table (the message says why, in one line)."""
 
 
+class NotTextCsv(CsvError):
+    """The file is binary (an image, an archive, a spreadsheet), not a CSV export."""
+
+
 # C0 controls but tab, line feed and carriage return (the CSV's own), and DEL: nothing a lead's
 # value needs, and NUL is refused by PostgreSQL text and jsonb columns.
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -141,14 +145,14 @@ _BINARY_BYTES = frozenset(range(0x20)) - {0x09, 0x0A, 0x0C, 0x0D, 0x1B}
 def _refuse_binary(sample: bytes) -> None:
     for signature, kind in _SIGNATURES:
         if sample.startswith(signature):
-            raise CsvError(f"not a text CSV: the file is {kind}")
+            raise NotTextCsv(f"not a text CSV: the file is {kind}")
     if not sample:
         return
     # Text has almost no control bytes (a stray NUL is stripped later); compressed or
     # binary data has about one in nine.
     share = sum(1 for b in sample if b in _BINARY_BYTES) / len(sample)
     if share > 0.3 or (share > 0.08 and len(sample) >= 1024):
-        raise CsvError(f"not a text CSV: {share:.0%} of the first bytes are binary")
+        raise NotTextCsv(f"not a text CSV: {share:.0%} of the first bytes are binary")
 
 
 def _choose_encoding(sample: bytes, complete: bool) -> str:
@@ -196,8 +200,9 @@ class CsvReader:
             head = source.read(SAMPLE_SIZE)
         except OSError as exc:
             raise CsvError(f"cannot read the file: {exc.strerror or exc}") from None
-        _refuse_binary(head)
         self.encoding = _choose_encoding(head, complete=len(head) < SAMPLE_SIZE)
+        if self.encoding != "utf-16":  # half of UTF-16's bytes are NUL for Latin text
+            _refuse_binary(head)
         sample = strip_control_characters(head.decode(self.encoding, errors=_FALLBACK_ERRORS))
         if not sample.strip():
             raise CsvError("the file is empty")

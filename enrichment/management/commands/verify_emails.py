@@ -62,9 +62,11 @@ class Command(BaseCommand):
         **options,
     ):
         try:
-            table = read_csv(input)
+            table = read_csv(input, lenient=True)
         except CsvError as exc:
             raise CommandError(f"{input}: {exc}") from None
+        for problem in table.problems:
+            self.stderr.write(f"{input}: skipped {problem}")
         column = column or infer_mapping(table.headers).get("email")
         if not column or column not in table.headers:
             raise CommandError(f"{input}: no email column (headers: {', '.join(table.headers)})")

@@ -67,8 +67,8 @@ def test_rows_come_from_any_iterable_and_problems_follow_them():
 def test_items_are_written_in_batches_as_the_rows_come(monkeypatch):
     monkeypatch.setattr(jobs, "CREATE_BATCH", 10)
     rows = (
-        {"first": "Ada", "last": f"L{n}", "domain": "acme.example", "email": f"al{n}@acme.example"}
-        for n in range(95)
+        {"first": "Ada", "last": last, "domain": "acme.example", "email": f"a{last}@acme.example"}
+        for last in (f"Lovelace{chr(97 + n // 26)}{chr(97 + n % 26)}" for n in range(95))
     )
     mapping = {**MAPPING, "email": "email"}
     with CaptureQueriesContext(connection) as queries:

@@ -99,18 +99,22 @@ class Command(BaseCommand):
         # sits in memory whole.
         try:
             reader = iter_csv(opts["input"])
-            mapping = infer_mapping(reader.headers)
-            mapping.update(parse_mapping_override(opts["map"], reader.headers))
         except CsvError as exc:
             raise CommandError(f"{opts['input']}: {exc}") from None
         with reader:
+            try:
+                mapping = infer_mapping(reader.headers)
+                mapping.update(parse_mapping_override(opts["map"], reader.headers))
+            except CsvError as exc:
+                raise CommandError(f"{opts['input']}: {exc}") from None
+            if opts["show_mapping"]:
+                self.stdout.write(json.dumps(mapping, indent=2))
+                return
             job = self._create_job(reader, mapping, opts)
-        if job is None:
-            return
         fields = job.options["fields"]
-        unusable = job.items.filter(status=ItemStatus.SKIPPED).exclude(error="")
-        if job.processed_items:
-            shown = [error for error in unusable.values_list("error", flat=True)[:5]]
+        if job.processed_items:  # before any work, only the unusable rows are done
+            unusable = job.items.filter(status=ItemStatus.SKIPPED).exclude(error="")
+            shown = list(unusable.values_list("error", flat=True)[:5])
             more = "; ..." if job.processed_items > len(shown) else ""
             self.stderr.write(
                 f"{job.processed_items} unusable row(s) skipped, their reason in the output's "
@@ -139,9 +143,7 @@ class Command(BaseCommand):
         self.stderr.write(f"saved as job {job.pk}; contacts await review at /")
 
     def _create_job(self, reader, mapping: dict[str, str], opts):
-        if opts["show_mapping"]:
-            self.stdout.write(json.dumps(mapping, indent=2))
-            return None
+        """The job for the rows ``reader`` has yet to give, after checking the options."""
         if not opts["output"]:
             raise CommandError("-o/--output is required (or use --show-mapping)")
         _check_writable(opts["output"])

@@ -20,6 +20,10 @@ from enrichment.emails.patterns import DomainPattern, KnownEmail
 from enrichment.emails.smtp import SmtpProber
 from enrichment.emails.verify import verify_emails
 
+SOCIAL_DOMAINS = frozenset(
+    {"linkedin.com", "facebook.com", "twitter.com", "x.com", "instagram.com"}
+)
+
 Learn = Callable[[set[str], list[KnownEmail]], Mapping[str, DomainPattern]]
 
 
@@ -85,6 +89,13 @@ def read_leads(rows: Iterable[Mapping[str, str]], mapping: Mapping[str, str]) ->
                 lead.domain = clean_domain(raw_domain)
             except (InvalidDomain, ValueError) as exc:
                 lead.problems.append(f"bad domain: {exc}")
+            if lead.domain in SOCIAL_DOMAINS:
+                # Scrapers' "companyUrl" is the company's LinkedIn page: guessing addresses at
+                # linkedin.com would be wrong for every row.
+                lead.problems.append(
+                    f"bad domain: {lead.domain} is a social profile, not a website"
+                )
+                lead.domain = ""
         elif not lead.email:
             lead.problems.append("no domain")
         leads.append(lead)

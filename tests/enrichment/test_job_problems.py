@@ -13,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from enrichment import jobs
+from enrichment.batch import read_leads
 from enrichment.csvio import RowProblem, iter_csv
 from enrichment.models import EnrichmentJob, ItemStatus, JobEvent, JobEventKind, JobStatus
 
@@ -133,3 +134,12 @@ def test_record_bounces_refuses_a_binary_file(tmp_path):
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
     with pytest.raises(CommandError, match="not a text CSV: the file is a PNG image"):
         _call("record_bounces", str(path))
+
+
+def test_a_linkedin_company_page_is_not_taken_for_the_company_website():
+    (lead,) = read_leads(
+        [{"fullName": "Ada Lovelace", "companyUrl": "https://www.linkedin.com/company/acme/"}],
+        {"full_name": "fullName", "domain": "companyUrl"},
+    )
+    assert lead.domain == ""
+    assert lead.problems == ["bad domain: linkedin.com is a social profile, not a website"]

@@ -128,7 +128,11 @@ def main() -> None:
         _child_read(args.child_read[0], whole=args.child_read[1] == "whole")
         return
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-csv-"))
+    with tempfile.TemporaryDirectory(prefix="bench-csv-") as tmp:
+        _run(args, Path(tmp))
+
+
+def _run(args, tmp: Path) -> None:
     files = {}
     for rows in (args.small, args.large):
         files[rows] = tmp / f"leads-{rows}.csv"
@@ -137,7 +141,7 @@ def main() -> None:
     big_rows = int(args.megabytes / per_mb)
     files[big_rows] = tmp / f"leads-{big_rows}.csv"
     write_leads(files[big_rows], big_rows)
-    print(f"files in {tmp}: " + ", ".join(f"{n:,} rows {p.stat().st_size / 1e6:.1f} MB"
+    print("files: " + ", ".join(f"{n:,} rows {p.stat().st_size / 1e6:.1f} MB"
                                              for n, p in files.items()))  # fmt: skip
     print(f"\n{'run':<34}{'rows':>9}{'s':>9}{'rows/s':>11}{'peak MB':>10}")
 

@@ -107,6 +107,7 @@ class CsvTable:
 
 
 SAMPLE_SIZE = 64 * 1024
+SNIFF_SIZE = 16 * 1024
 _FALLBACK_ERRORS = "leadforge-cp1252-fallback"
 
 
@@ -206,10 +207,12 @@ class CsvReader:
         sample = strip_control_characters(head.decode(self.encoding, errors=_FALLBACK_ERRORS))
         if not sample.strip():
             raise CsvError("the file is empty")
-        if len(head) == SAMPLE_SIZE:
-            sample = sample[: sample.rfind("\n") + 1] or sample  # whole lines only
+        # The sniffer's time grows with its text: the first lines (whole ones) are enough.
+        sniffed = sample[:SNIFF_SIZE]
+        if len(sniffed) < len(sample):
+            sniffed = sniffed[: sniffed.rfind("\n") + 1] or sniffed
         try:
-            self.delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+            self.delimiter = csv.Sniffer().sniff(sniffed, delimiters=",;\t|").delimiter
         except csv.Error:
             self.delimiter = ","
         text = io.TextIOWrapper(

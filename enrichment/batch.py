@@ -8,7 +8,7 @@ the row, ``email_reason`` saying what — a bad row never stops the others.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,10 +20,16 @@ from enrichment.emails.patterns import DomainPattern, KnownEmail
 from enrichment.emails.smtp import SmtpProber
 from enrichment.emails.verify import verify_emails
 
+SOCIAL_DOMAINS = frozenset(
+    {"linkedin.com", "facebook.com", "twitter.com", "x.com", "instagram.com"}
+)
+
 Learn = Callable[[set[str], list[KnownEmail]], Mapping[str, DomainPattern]]
 
 
-@dataclass
+# Identity, not field-by-field equality: leads are looked up among thousands of others, and
+# two rows with the same values are still two leads.
+@dataclass(eq=False)
 class Lead:
     """One input row read through the column mapping."""
 
@@ -56,7 +62,7 @@ def display_names(row: Mapping[str, str], mapping: Mapping[str, str]) -> tuple[s
     return first, last
 
 
-def read_leads(rows: Sequence[Mapping[str, str]], mapping: Mapping[str, str]) -> list[Lead]:
+def read_leads(rows: Iterable[Mapping[str, str]], mapping: Mapping[str, str]) -> list[Lead]:
     leads = []
     for index, row in enumerate(rows):
         lead = Lead(index=index, row=row)
@@ -83,13 +89,20 @@ def read_leads(rows: Sequence[Mapping[str, str]], mapping: Mapping[str, str]) ->
                 lead.domain = clean_domain(raw_domain)
             except (InvalidDomain, ValueError) as exc:
                 lead.problems.append(f"bad domain: {exc}")
+            if lead.domain in SOCIAL_DOMAINS:
+                # Scrapers' "companyUrl" is the company's LinkedIn page: guessing addresses at
+                # linkedin.com would be wrong for every row.
+                lead.problems.append(
+                    f"bad domain: {lead.domain} is a social profile, not a website"
+                )
+                lead.domain = ""
         elif not lead.email:
             lead.problems.append("no domain")
         leads.append(lead)
     return leads
 
 
-def known_from_leads(leads: Sequence[Lead]) -> list[KnownEmail]:
+def known_from_leads(leads: Iterable[Lead]) -> list[KnownEmail]:
     """Addresses given in the file, as pattern evidence (webmail addresses teach nothing)."""
     known = []
     for lead in leads:
@@ -138,8 +151,9 @@ def run_email_step(
 
     wanted = [lead for lead in leads if not lead.email]
     findable = [lead for lead in wanted if lead.parsed and lead.domain and not lead.problems]
+    findable_ids = {id(lead) for lead in findable}
     for lead in wanted:
-        if lead not in findable:
+        if id(lead) not in findable_ids:
             lead.result = _not_found("; ".join(lead.problems) or "no name or domain")
             if progress:
                 progress(1)

@@ -46,7 +46,9 @@ def _push(job_id: int, extra: dict) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    job = EnrichmentJob.objects.filter(pk=job_id).first()
+    # Not the options: they hold the file's known addresses, which grow with the file, and
+    # this runs once per item (loading them made a job's time quadratic in its rows).
+    job = EnrichmentJob.objects.defer("options").filter(pk=job_id).first()
     if job is None:
         return
     payload = {**job_progress_payload(job), **extra}

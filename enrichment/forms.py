@@ -80,7 +80,7 @@ class JobUploadForm(forms.Form):
             )
         raw = upload.read()
         try:
-            table = parse_csv(raw)
+            table = parse_csv(raw, lenient=True)
         except CsvError as exc:
             raise forms.ValidationError(f"{upload.name}: {exc}") from None
         if not table.rows:

@@ -16,6 +16,7 @@ beat, when the budget has room again) lets it go on. :func:`job_cancel` stops it
 
 from __future__ import annotations
 
+import itertools
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -44,6 +45,7 @@ from enrichment.batch import (
     read_leads,
     run_email_step,
 )
+from enrichment.csvio import RowProblem
 from enrichment.emails.mx import MxResolver
 from enrichment.emails.patterns import KnownEmail
 from enrichment.fields import CANONICAL_FIELDS
@@ -157,10 +159,14 @@ class JobOptions:
 # --- creating and steering jobs --------------------------------------------------------------
 
 
+#: Rows written per ``bulk_create`` while a job is created: memory stays flat for any file.
+CREATE_BATCH = 1000
+
+
 @transaction.atomic
 def job_create(
     *,
-    rows: Sequence[Mapping[str, str]],
+    rows: Iterable[Mapping[str, str] | RowProblem],
     mapping: Mapping[str, str],
     name: str,
     headers: Sequence[str] = (),
@@ -178,14 +184,19 @@ def job_create(
     max_providers: int | None = None,
     via: str = "",
     webhook_url: str = "",
+    problems: Iterable[RowProblem] = (),
 ) -> EnrichmentJob:
     """A pending job with one pending item per row; nothing is processed yet.
 
-    ``headers`` are the input file's columns in their order, kept for the export.
-    ``webhook_url`` (else ``ENRICH_WEBHOOK_URL``) is told when the job ends
-    (:mod:`enrichment.webhooks`). Raises ``ValueError`` for an unknown field or provider, or a
-    webhook that cannot be signed. The addresses the rows already
-    have are kept with the job as pattern evidence for every chunk (rows teach the whole file).
+    ``rows`` may be any iterable (a streaming CSV reader): items are written a batch at a
+    time, in its order. A :class:`~enrichment.csvio.RowProblem` among the rows, or in
+    ``problems`` (placed after the rows), becomes an item that is already ``skipped`` with
+    the line and reason as its error, counted as processed. ``headers`` are the input file's
+    columns in their order, kept for the export. ``webhook_url`` (else
+    ``ENRICH_WEBHOOK_URL``) is told when the job ends (:mod:`enrichment.webhooks`). Raises
+    ``ValueError`` for an unknown field or provider, or a webhook that cannot be signed. The
+    addresses the rows already have are kept with the job as pattern evidence for every chunk
+    (rows teach the whole file).
     """
     unknown = [f for f in fields if f not in CANONICAL_FIELDS]
     if unknown:
@@ -199,10 +210,21 @@ def job_create(
     webhook_url = webhook_url or settings.ENRICH_WEBHOOK_URL
     if webhook_url:
         webhook_url = webhooks.webhook_url_check(webhook_url)
-    leads = read_leads(list(rows), dict(mapping))
-    known: dict[str, list[list[str]]] = {}
-    for email in known_from_leads(leads):
-        known.setdefault(email.domain, []).append([email.email, email.first, email.last])
+    mapping = dict(mapping)
+    options = {
+        "mapping": mapping,
+        "headers": list(headers),
+        "fields": list(fields),
+        "providers": list(providers),
+        "min_confidence": min_confidence,
+        "smtp": smtp,
+        "offline": offline,
+        "order": order,
+        "max_providers": max_providers,
+        "via": via,
+        "webhook_url": webhook_url,
+        "known": {},
+    }
     job = EnrichmentJob.objects.create(
         job_type=job_type,
         name=name[:200],
@@ -210,26 +232,50 @@ def job_create(
         created_by=created_by,
         cost_cap=cost_cap,
         cost_cap_per_lead=cost_cap_per_lead,
-        options={
-            "mapping": dict(mapping),
-            "headers": list(headers),
-            "fields": list(fields),
-            "providers": list(providers),
-            "min_confidence": min_confidence,
-            "smtp": smtp,
-            "offline": offline,
-            "order": order,
-            "max_providers": max_providers,
-            "via": via,
-            "webhook_url": webhook_url,
-            "known": known,
-        },
-        total_items=len(rows),
+        options=options,
     )
-    JobItem.objects.bulk_create(
-        [JobItem(job=job, index=i, input=dict(row)) for i, row in enumerate(rows)],
-        batch_size=1000,
-    )
+    known: dict[str, list[list[str]]] = options["known"]
+    batch: list[JobItem] = []
+    unusable: list[RowProblem] = []
+    total = 0
+    now = timezone.now()
+
+    def flush() -> None:
+        given = [item.input for item in batch if item.status == ItemStatus.PENDING]
+        for email in known_from_leads(read_leads(given, mapping)):
+            known.setdefault(email.domain, []).append([email.email, email.first, email.last])
+        JobItem.objects.bulk_create(batch)
+        batch.clear()
+
+    for record in itertools.chain(rows, problems):
+        if isinstance(record, RowProblem):
+            item = JobItem(
+                job=job,
+                index=total,
+                status=ItemStatus.SKIPPED,
+                error=str(record)[:2000],
+                finished_at=now,
+            )
+            if len(unusable) < 3:
+                unusable.append(record)
+            job.processed_items += 1
+        else:
+            item = JobItem(job=job, index=total, input=dict(record))
+        batch.append(item)
+        total += 1
+        if len(batch) >= CREATE_BATCH:
+            flush()
+    flush()
+    job.total_items = total
+    job.save(update_fields=["total_items", "processed_items", "options", "updated_at"])
+    if job.processed_items:
+        shown = "; ".join(map(str, unusable))
+        more = ", ..." if job.processed_items > len(unusable) else ""
+        events.job_event(
+            job.pk,
+            JobEventKind.ERROR,
+            f"{job.processed_items} unusable row(s) skipped: {shown}{more}",
+        )
     return job
 
 

@@ -84,7 +84,7 @@ def job_mapping(request, token: str):
         messages.error(request, "That upload is no longer here; upload the file again.")
         return redirect("job-new")
     try:
-        table = parse_csv(raw)
+        table = parse_csv(raw, lenient=True)
     except CsvError as exc:  # the same bytes parsed at upload; kept for a changed parser
         messages.error(request, f"{draft['file_name']}: {exc}")
         return redirect("job-new")
@@ -96,6 +96,7 @@ def job_mapping(request, token: str):
             with transaction.atomic():
                 job = jobs.job_create(
                     rows=table.rows,
+                    problems=table.problems,
                     headers=table.headers,
                     mapping=form.cleaned_data["mapping"],
                     name=draft["name"],
@@ -128,6 +129,8 @@ def job_mapping(request, token: str):
             for header, field in form.columns()
         ],
         "row_count": len(table.rows),
+        "problems": [str(problem) for problem in table.problems[:5]],
+        "problem_count": len(table.problems),
     }
     return render(request, "enrichment/job_mapping.html", context)
 

@@ -137,12 +137,28 @@ def test_a_completion_webhook_is_kept_with_the_job_only_when_it_can_be_signed(
 
 
 def test_a_bad_file_gets_a_one_line_error_on_the_form_and_no_job(alice_client, private_var):
-    response = _upload(alice_client, "a,b\n1,2\n1,2,3\n")
+    data = {"file": SimpleUploadedFile("leads.csv", b"\x89PNG\r\n\x1a\n" + bytes(200))}
+    response = alice_client.post("/jobs/new/", {**data, "name": "", "fields": ["email"]})
     body = response.content.decode()
     assert response.status_code == 200
-    assert "leads.csv: line 3: 3 values for 2 columns" in body
+    assert "leads.csv: not a text CSV" in body
     assert not EnrichmentJob.objects.exists()
     assert not (private_var / "uploads").exists() or not list((private_var / "uploads").iterdir())
+
+
+def test_an_unusable_row_is_shown_before_the_start_and_skipped_with_its_reason(alice_client):
+    review_url = _upload(
+        alice_client, LEADS + "Alan,Turing,bletchley.example,Cryptanalyst,extra\n"
+    )["Location"]
+    page = alice_client.get(review_url).content.decode()
+    assert "1 row cannot be used" in page and "line 5: 5 values for 4 columns" in page
+
+    alice_client.post(review_url, {"map_0": "first_name", "map_1": "last_name", "map_2": "domain"})
+
+    job = EnrichmentJob.objects.get()
+    assert job.total_items == 4
+    skipped = job.items.get(status=ItemStatus.SKIPPED, error__startswith="line 5")
+    assert skipped.error == "line 5: 5 values for 4 columns"
 
 
 def test_a_file_over_the_limit_is_refused_with_its_size(alice_client, monkeypatch):

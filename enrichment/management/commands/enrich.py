@@ -20,9 +20,9 @@ from tqdm import tqdm
 
 from budgets.models import Project
 from enrichment import exports, jobs, tasks
-from enrichment.csvio import CsvError, infer_mapping, parse_mapping_override, read_csv
+from enrichment.csvio import CsvError, infer_mapping, iter_csv, parse_mapping_override
 from enrichment.emails.mx import DNS_UNAVAILABLE_NOTICE, MxResolver
-from enrichment.models import JobStatus
+from enrichment.models import ItemStatus, JobStatus
 
 
 class Command(BaseCommand):
@@ -97,15 +97,58 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **opts):
+        # The file is read row by row while the job's items are written: a large file never
+        # sits in memory whole.
         try:
-            table = read_csv(opts["input"])
-            mapping = infer_mapping(table.headers)
-            mapping.update(parse_mapping_override(opts["map"], table.headers))
+            reader = iter_csv(opts["input"])
         except CsvError as exc:
             raise CommandError(f"{opts['input']}: {exc}") from None
-        if opts["show_mapping"]:
-            self.stdout.write(json.dumps(mapping, indent=2))
-            return
+        with reader:
+            try:
+                mapping = infer_mapping(reader.headers)
+                mapping.update(parse_mapping_override(opts["map"], reader.headers))
+            except CsvError as exc:
+                raise CommandError(f"{opts['input']}: {exc}") from None
+            if opts["show_mapping"]:
+                self.stdout.write(json.dumps(mapping, indent=2))
+                return
+            job = self._create_job(reader, mapping, opts)
+        fields = job.options["fields"]
+        if job.processed_items:  # before any work, only the unusable rows are done
+            unusable = job.items.filter(status=ItemStatus.SKIPPED).exclude(error="")
+            shown = list(unusable.values_list("error", flat=True)[:5])
+            more = "; ..." if job.processed_items > len(shown) else ""
+            self.stderr.write(
+                f"{job.processed_items} unusable row(s) skipped, their reason in the output's "
+                f"email_reason column: {'; '.join(shown)}{more}"
+            )
+        self.stderr.write(f"job {job.pk}: {job.total_items} rows")
+        with tqdm(
+            total=job.total_items, unit="row", desc="enrich", disable=None, file=self.stderr._out
+        ) as bar:
+            if opts["queue"]:
+                tasks.job_enqueue(job.pk)
+                job = _wait(job, bar)
+            else:
+                job = _work_here(job, bar, threads=max(1, opts["threads"]))
+        if job.status == JobStatus.PAUSED:
+            raise CommandError(f"job {job.pk} paused: {job.error_message}")
+        items = job.items.order_by("index").only("index", "input", "output", "status", "error")
+        headers = exports.output_headers(reader.headers, mapping, fields)
+        with open(opts["output"], "w", newline="", encoding="utf-8") as fh:
+            exports.write_csv(
+                fh, headers, (exports.output_row(i, mapping) for i in items.iterator())
+            )
+        counts: dict[str, int] = {}
+        for item in job.items.only("output").iterator():
+            status = (item.output or {}).get("email_status") or "not found"
+            counts[status] = counts.get(status, 0) + 1
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        self.stdout.write(f"wrote {job.total_items} rows to {opts['output']}: {summary}")
+        self.stderr.write(f"saved as job {job.pk}; contacts await review at /")
+
+    def _create_job(self, reader, mapping: dict[str, str], opts):
+        """The job for the rows ``reader`` has yet to give, after checking the options."""
         if not opts["output"]:
             raise CommandError("-o/--output is required (or use --show-mapping)")
         _check_writable(opts["output"])
@@ -126,9 +169,9 @@ class Command(BaseCommand):
         if not opts["offline"] and MxResolver().dns_blind():
             self.stderr.write(DNS_UNAVAILABLE_NOTICE)
         try:
-            job = jobs.job_create(
-                rows=table.rows,
-                headers=table.headers,
+            return jobs.job_create(
+                rows=reader,
+                headers=reader.headers,
                 mapping=mapping,
                 name=Path(opts["input"]).name,
                 fields=fields,
@@ -146,30 +189,6 @@ class Command(BaseCommand):
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        self.stderr.write(f"job {job.pk}: {job.total_items} rows")
-        with tqdm(
-            total=job.total_items, unit="row", desc="enrich", disable=None, file=self.stderr._out
-        ) as bar:
-            if opts["queue"]:
-                tasks.job_enqueue(job.pk)
-                job = _wait(job, bar)
-            else:
-                job = _work_here(job, bar, threads=max(1, opts["threads"]))
-        if job.status == JobStatus.PAUSED:
-            raise CommandError(f"job {job.pk} paused: {job.error_message}")
-        items = job.items.order_by("index").only("index", "input", "output", "status", "error")
-        headers = exports.output_headers(table.headers, mapping, fields)
-        with open(opts["output"], "w", newline="", encoding="utf-8") as fh:
-            exports.write_csv(
-                fh, headers, (exports.output_row(i, mapping) for i in items.iterator())
-            )
-        counts: dict[str, int] = {}
-        for item in job.items.only("output"):
-            status = (item.output or {}).get("email_status") or "not found"
-            counts[status] = counts.get(status, 0) + 1
-        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        self.stdout.write(f"wrote {job.total_items} rows to {opts['output']}: {summary}")
-        self.stderr.write(f"saved as job {job.pk}; contacts await review at /")
 
 
 def _money(text: str) -> Decimal:

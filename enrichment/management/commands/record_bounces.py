@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from enrichment import services
-from enrichment.csvio import CsvError, infer_mapping, parse_csv, strip_control_characters
+from enrichment.csvio import (
+    CsvError,
+    NotTextCsv,
+    infer_mapping,
+    parse_csv,
+    strip_control_characters,
+)
 
 
 class Command(BaseCommand):
@@ -25,7 +32,10 @@ class Command(BaseCommand):
             raw = Path(file).read_bytes()
         except OSError as exc:
             raise CommandError(f"cannot read {file}: {exc.strerror}") from None
-        entries = _entries(raw)
+        try:
+            entries = _entries(raw, warn=lambda text: self.stderr.write(f"{file}: {text}"))
+        except CsvError as exc:
+            raise CommandError(f"{file}: {exc}") from None
         if entries is None:
             raise CommandError(f"{file}: no email column and not a list of addresses")
         marked = unknown = 0
@@ -41,15 +51,21 @@ class Command(BaseCommand):
         self.stdout.write(f"marked {marked} stored address(es) invalid; {unknown} not stored")
 
 
-def _entries(raw: bytes) -> list[tuple[str, str]] | None:
+def _entries(raw: bytes, *, warn: Callable[[str], None]) -> list[tuple[str, str]] | None:
+    """The (address, reason) pairs of a bounce file; None when it has no email column.
+    Raises ``CsvError`` for a file that is not text at all."""
     text = strip_control_characters(raw.decode("utf-8-sig", errors="replace"))
     first = text.lstrip().split("\n", 1)[0]
     if "@" in first and "," not in first:
         return [(line.strip(), "") for line in text.splitlines() if line.strip()]
     try:
-        table = parse_csv(raw)
+        table = parse_csv(raw, lenient=True)
+    except NotTextCsv:
+        raise
     except CsvError:
         return None
+    for problem in table.problems:
+        warn(f"skipped {problem}")
     column = infer_mapping(table.headers).get("email")
     if column is None:
         return None

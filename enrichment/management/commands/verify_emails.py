@@ -6,7 +6,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from enrichment.csvio import CsvError, infer_mapping, read_csv, write_csv
+from enrichment import exports
+from enrichment.csvio import CsvError, infer_mapping, read_csv
 from enrichment.emails.mx import DNS_UNAVAILABLE_NOTICE, MxResolver
 from enrichment.emails.verify import verify_emails
 
@@ -62,9 +63,11 @@ class Command(BaseCommand):
         **options,
     ):
         try:
-            table = read_csv(input)
+            table = read_csv(input, lenient=True)
         except CsvError as exc:
             raise CommandError(f"{input}: {exc}") from None
+        for problem in table.problems:
+            self.stderr.write(f"{input}: skipped {problem}")
         column = column or infer_mapping(table.headers).get("email")
         if not column or column not in table.headers:
             raise CommandError(f"{input}: no email column (headers: {', '.join(table.headers)})")
@@ -101,6 +104,7 @@ class Command(BaseCommand):
                     "reason": result.reason,
                 }
 
-        write_csv(output, [*extra, *RESULT_COLUMNS], rows())
+        with open(output, "w", newline="", encoding="utf-8") as fh:
+            exports.write_csv(fh, [*extra, *RESULT_COLUMNS], rows())
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         self.stdout.write(f"verified {len(results)} addresses into {output}: {summary}")

@@ -372,11 +372,15 @@ def job_work(
     )
     if started:
         events.job_event(job_id, JobEventKind.STARTED, "started")
+    # The options hold the file's known addresses, which grow with the file: read them once,
+    # and only the job's state for each chunk.
+    options = EnrichmentJob.objects.filter(pk=job_id).values_list("options", flat=True).first()
     while True:
-        job = EnrichmentJob.objects.filter(pk=job_id).first()
+        job = EnrichmentJob.objects.defer("options").filter(pk=job_id).first()
         if job is None or job.status != JobStatus.PROCESSING:
             outcome.stopped = job.status if job is not None else "deleted"
             break
+        job.options = options
         items = items_claim(job_id=job_id, limit=chunk_size)
         if not items:
             break

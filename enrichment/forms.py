@@ -11,6 +11,7 @@ from budgets.models import Project
 from enrichment import uploads, webhooks
 from enrichment.csvio import CsvError, CsvTable, parse_csv
 from enrichment.fields import CANONICAL_FIELDS
+from enrichment.waterfall import DEFAULT_MIN_CONFIDENCE
 from providers.models import Provider
 
 NAME_FIELDS = {"full_name", "first_name", "last_name"}
@@ -35,6 +36,14 @@ class JobUploadForm(forms.Form):
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="Asked in this order after the built-in email finder; none: the finder only.",
+    )
+    min_confidence = forms.IntegerField(
+        min_value=0,
+        max_value=100,
+        required=False,
+        initial=DEFAULT_MIN_CONFIDENCE,
+        label="Minimum confidence",
+        help_text="A provider's value below this is not enough; the next provider is asked.",
     )
     project = forms.ModelChoiceField(queryset=Project.objects.none(), required=False)
     cost_cap = forms.DecimalField(
@@ -109,6 +118,9 @@ class JobUploadForm(forms.Form):
             if data["cost_cap_per_lead"] is not None
             else None,
             "offline": data["offline"],
+            "min_confidence": DEFAULT_MIN_CONFIDENCE
+            if data["min_confidence"] is None
+            else data["min_confidence"],
             "webhook_url": data["webhook_url"],
         }
 

@@ -19,6 +19,7 @@ from enrichment import exports, jobs, selectors, tasks, uploads
 from enrichment.csvio import CsvError, infer_mapping, parse_csv
 from enrichment.forms import JobUploadForm, MappingForm
 from enrichment.models import EnrichmentJob, ItemStatus
+from enrichment.waterfall import DEFAULT_MIN_CONFIDENCE
 
 #: Uploads awaiting their mapping review that one session keeps (older ones are dropped).
 MAX_DRAFTS = 5
@@ -103,6 +104,7 @@ def job_mapping(request, token: str):
                     fields=draft["fields"],
                     providers=draft["providers"],
                     offline=draft["offline"],
+                    min_confidence=draft.get("min_confidence", DEFAULT_MIN_CONFIDENCE),
                     project=Project.objects.filter(pk=draft["project"]).first()
                     if draft["project"]
                     else None,

@@ -189,6 +189,8 @@ def test_upload_correct_the_mapping_start_watch_and_download(stack, django_user_
         page.check("input[name=fields][value=title]")
         page.check("input[name=providers][value=sandbox]")
         page.check("#id_offline")
+        # The sandbox's made-up titles come with confidences of 50-70.
+        page.fill("#id_min_confidence", "50")
         page.click("#upload-form button[type=submit]")
 
         # "Org" holds domains but reads as a company name: the user corrects it.
@@ -220,6 +222,7 @@ def test_upload_correct_the_mapping_start_watch_and_download(stack, django_user_
         assert exported[0]["domain"] == "lovelace-labs.example"
         assert all(row["email"].endswith("@" + row["Org"]) for row in exported)
         assert all(row["email_status"] and row["email_source"] for row in exported)
+        assert all(row["title"] for row in exported)  # found by the sandbox, at 50 or more
 
         # The chooser: two columns, the second first.
         page.click("summary")

@@ -85,7 +85,7 @@ def _export(client, url: str) -> list[list[str]]:
 def test_it_uploads_reviews_the_mapping_and_starts_the_job_with_the_correction(
     alice_client, alice, private_var, django_capture_on_commit_callbacks
 ):
-    response = _upload(alice_client, name="Q4 leads", cost_cap="2.50")
+    response = _upload(alice_client, name="Q4 leads", cost_cap="2.50", min_confidence="60")
     assert response.status_code == 302
     review_url = response["Location"]
     assert review_url.startswith("/jobs/new/")
@@ -112,6 +112,7 @@ def test_it_uploads_reviews_the_mapping_and_starts_the_job_with_the_correction(
     }
     assert job.options["headers"] == ["First Name", "Last Name", "Org", "Title"]
     assert job.options["via"] == "browser"
+    assert job.options["min_confidence"] == 60
     assert (job.name, job.created_by, str(job.cost_cap)) == ("Q4 leads", alice, "2.5000")
     assert job.items.count() == 3
     assert job.items.get(index=1).input["Title"] == "Rear Admiral"

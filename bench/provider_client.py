@@ -151,6 +151,9 @@ def run_mode(mode: str, args: argparse.Namespace) -> None:
                 f"{rate / server.rate:>8.3f} {server.statuses().count(429):>5} {len(errors):>6} "
                 f"{cpu / max(1, len(calls)) * 1000:>7.2f}ms"
             )
+            if server.refusals:
+                reasons = ", ".join(f"{n} {why}" for why, n in sorted(server.refusals.items()))
+                print(f"  429s by the server's reason: {reasons}")
             if errors:
                 print(f"  first error: {errors[0]}")
         for server in servers:

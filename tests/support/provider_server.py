@@ -13,6 +13,7 @@ import hashlib
 import json
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
@@ -43,6 +44,8 @@ class LimitedProvider:
         self._tokens = float(burst)
         self._refilled = time.monotonic()
         self._in_flight = 0
+        #: Why requests were refused with 429: over the rate, or too many in flight.
+        self.refusals: Counter[str] = Counter()
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -71,6 +74,7 @@ class LimitedProvider:
             over_rate = self.rate is not None and self._tokens < 1
             busy = self.max_in_flight is not None and self._in_flight >= self.max_in_flight
             if over_rate or busy:
+                self.refusals["rate" if over_rate else "in flight"] += 1
                 return False
             if self.rate:
                 self._tokens -= 1

@@ -123,3 +123,13 @@ def test_no_trigger_when_it_is_off_or_when_a_job_created_the_contact(settings):
 
     assert EnrichedContact.objects.filter(job=job).count() == 1
     assert list(EnrichmentJob.objects.values_list("pk", flat=True)) == [job.pk]
+
+
+def test_a_misconfigured_trigger_still_saves_the_contact(settings):
+    settings.ENRICH_ON_CONTACT_CREATE = True
+    settings.ENRICH_AUTO_PROVIDERS = ["no-such-provider"]
+
+    contact = EnrichedContactFactory()
+
+    assert EnrichedContact.objects.filter(pk=contact.pk).exists()
+    assert not EnrichmentJob.objects.exists()

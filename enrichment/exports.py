@@ -107,11 +107,14 @@ def csv_records(headers: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> It
 
 def write_csv(fh: TextIO, headers: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> int:
     """Write the rows to an open text file; returns how many rows were written."""
+    records = csv_records(headers, rows)
     writer = csv.writer(fh)
-    count = -1
-    for count, record in enumerate(csv_records(headers, rows)):  # noqa: B007
+    writer.writerow(next(records))
+    count = 0
+    for record in records:
         writer.writerow(record)
-    return max(count, 0)
+        count += 1
+    return count
 
 
 class _Line:

@@ -9,7 +9,7 @@ from django.core.validators import MinValueValidator
 
 from budgets.models import Project
 from enrichment import uploads, webhooks
-from enrichment.csvio import CsvError, CsvTable, parse_csv
+from enrichment.csvio import CsvError, parse_csv
 from enrichment.fields import CANONICAL_FIELDS
 from enrichment.waterfall import DEFAULT_MIN_CONFIDENCE
 from providers.models import Provider
@@ -78,7 +78,6 @@ class JobUploadForm(forms.Form):
             "priority", "slug"
         )
         self.fields["project"].queryset = Project.objects.order_by("name")
-        self.table: CsvTable | None = None
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
@@ -94,7 +93,7 @@ class JobUploadForm(forms.Form):
             raise forms.ValidationError(f"{upload.name}: {exc}") from None
         if not table.rows:
             raise forms.ValidationError(f"{upload.name}: a header row but no rows")
-        self.table, self.raw = table, raw
+        self.raw = raw
         return upload
 
     def clean_webhook_url(self):

@@ -262,10 +262,8 @@ def job_pause(*, job_id: int, reason: str, need: Decimal | None = None) -> bool:
         job.status, job.error_message = JobStatus.PAUSED, reason[:2000]
         job.options = {**job.options, "resume_when_room": str(need or 0)}
         job.save(update_fields=["status", "error_message", "options", "updated_at"])
-    paused = True
-    if paused:
-        events.job_event(job_id, JobEventKind.PAUSED, reason)
-    return bool(paused)
+    events.job_event(job_id, JobEventKind.PAUSED, reason)
+    return True
 
 
 def job_resume(*, job: EnrichmentJob) -> bool:

@@ -18,7 +18,9 @@ from enrichment.models import TERMINAL_JOB_STATUSES, EnrichmentJob, JobType
 
 def contact_row(contact: EnrichedContact) -> dict[str, str]:
     """The contact as a job row keyed by canonical field names (empty values left out)."""
-    primary = contact.emails.order_by("-is_primary", "-verification_score").first()
+    # ContactEmail's ordering puts the primary, then the best verified, first; read through
+    # all() so a prefetch serves it.
+    primary = next(iter(contact.emails.all()), None)
     row = {
         "first_name": contact.first_name,
         "last_name": contact.last_name,
@@ -67,6 +69,7 @@ def contacts_refresh_jobs_create(*, now=None) -> list[EnrichmentJob]:
         )
         .exclude(review_status=ReviewStatus.REJECTED)
         .select_related("project")
+        .prefetch_related("emails")
         .order_by(F("enriched_at").asc(nulls_first=True), "created_at")[
             : settings.ENRICH_REFRESH_BATCH
         ]

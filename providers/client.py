@@ -34,7 +34,8 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -375,30 +376,19 @@ class ProviderClient:
             raise
         else:
             # The attempt's final writes together: its row, its slot, its spend.
-            try:
-                with transaction.atomic():
-                    ledger.close_attempt(call, latency_ms=_since(started), result=result)
-                    limits.release(admission, sent=True)
-                    budgets.spend_settle(reservation, cost=result.cost)
-                    if not admission.clean:
-                        limits.record_success(provider.pk)
-            except BaseException:
-                # The row stays pending and beat releases the reservation; the slot must not
-                # wait for its lease to expire.
+            with _final_writes(admission):
+                ledger.close_attempt(call, latency_ms=_since(started), result=result)
                 limits.release(admission, sent=True)
-                raise
+                budgets.spend_settle(reservation, cost=result.cost)
+                if not admission.clean:
+                    limits.record_success(provider.pk)
             return result
-        try:
-            with transaction.atomic():
-                ledger.close_attempt(call, latency_ms=_since(started), error=error)
-                # A local refusal (a blocked address, offline) sent nothing: give the quota
-                # back.
-                limits.release(admission, sent=not _refused_locally(error))
-                budgets.spend_release(reservation)
-                self._record_breaker(error, admission)
-        except BaseException:
-            limits.release(admission, sent=True)
-            raise
+        with _final_writes(admission):
+            ledger.close_attempt(call, latency_ms=_since(started), error=error)
+            # A local refusal (a blocked address, offline) sent nothing: give the quota back.
+            limits.release(admission, sent=not _refused_locally(error))
+            budgets.spend_release(reservation)
+            self._record_breaker(error, admission)
         raise error
 
     def _record_breaker(self, exc: ProviderError, admission: limits.Admission) -> None:
@@ -435,6 +425,19 @@ def call_provider(
         user_id=user_id,
         use_cache=use_cache,
     )
+
+
+@contextmanager
+def _final_writes(admission: limits.Admission) -> Iterator[None]:
+    """An attempt's final writes (its row, its slot, its spend) in one transaction. If they
+    fail, the slot is still given back: the row stays pending and beat releases the
+    reservation, but a concurrency slot must not wait a minute for its lease to expire."""
+    try:
+        with transaction.atomic():
+            yield
+    except BaseException:
+        limits.release(admission, sent=True)
+        raise
 
 
 def _limit_wait() -> float:

@@ -133,3 +133,22 @@ def test_a_misconfigured_trigger_still_saves_the_contact(settings):
 
     assert EnrichedContact.objects.filter(pk=contact.pk).exists()
     assert not EnrichmentJob.objects.exists()
+
+
+def test_the_rows_of_a_refresh_are_read_in_a_fixed_number_of_queries():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from enrichment import refresh
+
+    def queries_for(count: int) -> int:
+        contacts = [aged(120, domain=f"d{n}.example") for n in range(count)]
+        for contact in contacts:
+            ContactEmailFactory(contact=contact, email=f"a@{contact.domain}", is_primary=True)
+        stale = EnrichedContact.objects.filter(pk__in=[c.pk for c in contacts])
+        with CaptureQueriesContext(connection) as reading:
+            rows = [refresh.contact_row(c) for c in stale.prefetch_related("emails")]
+        assert all(row["email"].startswith("a@") for row in rows)
+        return len(reading.captured_queries)
+
+    assert queries_for(1) == queries_for(6)

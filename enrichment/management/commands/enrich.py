@@ -11,6 +11,7 @@ import json
 import os
 import threading
 import time
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from budgets.models import Project
 from enrichment import exports, jobs, tasks
 from enrichment.csvio import CsvError, infer_mapping, iter_csv, parse_mapping_override
 from enrichment.emails.mx import DNS_UNAVAILABLE_NOTICE, MxResolver
-from enrichment.models import ItemStatus, JobStatus
+from enrichment.models import JobEventKind, JobStatus
 
 
 class Command(BaseCommand):
@@ -115,13 +116,9 @@ class Command(BaseCommand):
             job = self._create_job(reader, mapping, opts)
         fields = job.options["fields"]
         if job.processed_items:  # before any work, only the unusable rows are done
-            unusable = job.items.filter(status=ItemStatus.SKIPPED).exclude(error="")
-            shown = list(unusable.values_list("error", flat=True)[:5])
-            more = "; ..." if job.processed_items > len(shown) else ""
-            self.stderr.write(
-                f"{job.processed_items} unusable row(s) skipped, their reason in the output's "
-                f"email_reason column: {'; '.join(shown)}{more}"
-            )
+            # job_create logged them in one line: the same line here.
+            logged = job.events.filter(kind=JobEventKind.ERROR).values_list("message", flat=True)
+            self.stderr.write(f"{logged.first()} (reasons in the output's email_reason column)")
         self.stderr.write(f"job {job.pk}: {job.total_items} rows")
         with tqdm(
             total=job.total_items, unit="row", desc="enrich", disable=None, file=self.stderr._out
@@ -134,15 +131,17 @@ class Command(BaseCommand):
         if job.status == JobStatus.PAUSED:
             raise CommandError(f"job {job.pk} paused: {job.error_message}")
         items = job.items.order_by("index").only("index", "input", "output", "status", "error")
+        counts: Counter[str] = Counter()
+
+        def rows():
+            # One pass over the items: the summary is counted as the file is written.
+            for item in items.iterator():
+                counts[(item.output or {}).get("email_status") or "not found"] += 1
+                yield exports.output_row(item, mapping)
+
         headers = exports.output_headers(reader.headers, mapping, fields)
         with open(opts["output"], "w", newline="", encoding="utf-8") as fh:
-            exports.write_csv(
-                fh, headers, (exports.output_row(i, mapping) for i in items.iterator())
-            )
-        counts: dict[str, int] = {}
-        for item in job.items.only("output").iterator():
-            status = (item.output or {}).get("email_status") or "not found"
-            counts[status] = counts.get(status, 0) + 1
+            exports.write_csv(fh, headers, rows())
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         self.stdout.write(f"wrote {job.total_items} rows to {opts['output']}: {summary}")
         self.stderr.write(f"saved as job {job.pk}; contacts await review at /")
